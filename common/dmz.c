@@ -1,0 +1,161 @@
+#include "dmz.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int dmz_errorf(char *err, int code, const char *fmt, ...) {
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, DMZ_ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+double dmz_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double dmz_epoch_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+void dmz_utc_stamp(char *out, size_t len, const char *fmt) {
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(out, len, fmt, &tm);
+}
+
+static uint64_t splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void dmz_rng_seed(dmz_rng *rng, uint64_t seed) {
+    for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&seed);
+}
+
+static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t dmz_rng_next(dmz_rng *rng) {
+    uint64_t *s = rng->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+uint32_t dmz_rng_below(dmz_rng *rng, uint32_t n) {
+    /* Lemire's multiply-shift with rejection: unbiased. */
+    uint64_t m = (uint64_t)(uint32_t)(dmz_rng_next(rng) >> 32) * n;
+    uint32_t low = (uint32_t)m;
+    if (low < n) {
+        uint32_t threshold = (uint32_t)(-n) % n;
+        while (low < threshold) {
+            m = (uint64_t)(uint32_t)(dmz_rng_next(rng) >> 32) * n;
+            low = (uint32_t)m;
+        }
+    }
+    return (uint32_t)(m >> 32);
+}
+
+double dmz_rng_uniform(dmz_rng *rng) {
+    return (double)(dmz_rng_next(rng) >> 11) * 0x1.0p-53;
+}
+
+double dmz_rng_normal(dmz_rng *rng) {
+    double u1 = dmz_rng_uniform(rng), u2 = dmz_rng_uniform(rng);
+    if (u1 < 1e-300) u1 = 1e-300;
+    return sqrt(-2.0 * log(u1)) * cos(2.0 * M_PI * u2);
+}
+
+float dmz_rng_truncated_normal(dmz_rng *rng, float stddev) {
+    for (;;) {
+        double z = dmz_rng_normal(rng);
+        if (fabs(z) <= 2.0) return (float)(z * stddev);
+    }
+}
+
+void dmz_rng_shuffle(dmz_rng *rng, uint32_t *idx, size_t n) {
+    for (size_t i = n; i > 1; i--) {
+        uint32_t j = dmz_rng_below(rng, (uint32_t)i);
+        uint32_t t = idx[i - 1];
+        idx[i - 1] = idx[j];
+        idx[j] = t;
+    }
+}
+
+bool dmz_progress_enabled(bool quiet) {
+    const char *ci = getenv("CI");
+    if (quiet || (ci && *ci && strcmp(ci, "false") != 0)) return false;
+    return isatty(STDERR_FILENO);
+}
+
+int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *err) {
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left > 0) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0) {
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: write failed: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        unlink(tmp);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot flush: %s", tmp, strerror(errno));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot rename into place: %s", path, strerror(e));
+    }
+    return DMZ_OK;
+}
+
+int dmz_mkdirs(const char *path, char *err) {
+    char buf[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof buf) return dmz_errorf(err, DMZ_EXIT_USAGE, "bad directory path '%s'", path);
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] == '/' || buf[i] == '\0') {
+            char c = buf[i];
+            buf[i] = '\0';
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create directory: %s", buf, strerror(errno));
+            buf[i] = c;
+        }
+    }
+    return DMZ_OK;
+}

@@ -1,0 +1,73 @@
+/* kernels/model.h — models built from backend ops: the paper's "mlp"
+ * (784 -> dense 100 + ReLU -> dense C -> softmax, summed clipped cross-entropy).
+ *
+ * Parameters, gradients and the two Adam moments each live in one flat backend
+ * buffer of dmz_model_num_params() floats, laid out layer by layer
+ * (w1[784][100], b1[100], w2[100][C], b2[C]), so that a cross-site exchange of
+ * gradients or parameters is one call on one buffer.
+ *
+ * One training step, as the runner times it:
+ *   dmz_model_set_batch   (data: upload 8-bit pixels and labels, convert)
+ *   dmz_model_forward     (forward + loss)
+ *   dmz_model_backward    (all gradients into the flat gradient buffer)
+ *   ...exchange gradients (the communicator; nothing in single mode)...
+ *   dmz_model_update      (Adam on the flat buffers) */
+#ifndef DMZ_MODEL_H
+#define DMZ_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backend.h"
+
+typedef struct dmz_model dmz_model;
+
+typedef struct dmz_model_config {
+    const char *kind;   /* "mlp" */
+    int inputs;         /* 784 */
+    int hidden;         /* 100 */
+    int classes;        /* 47 for EMNIST Balanced */
+    int max_batch;      /* largest batch set_batch will see */
+} dmz_model_config;
+
+void dmz_model_config_default(dmz_model_config *cfg, const char *kind, int classes, int max_batch);
+
+/* Creates the model on a backend and initialises it from seed. */
+int dmz_model_create(const dmz_backend *be, const dmz_model_config *cfg, uint64_t seed,
+                     dmz_model **out, char *err);
+void dmz_model_destroy(dmz_model *m);
+/* Re-initialises parameters (as create did, same seed => same values) and
+ * zeroes the optimizer state and step counter. */
+void dmz_model_reset(dmz_model *m, uint64_t seed);
+
+size_t dmz_model_num_params(const dmz_model *m);
+const dmz_backend *dmz_model_backend(const dmz_model *m);
+/* The flat backend buffers (backend memory: pass to the backend or a communicator). */
+float *dmz_model_params(dmz_model *m);
+float *dmz_model_grads(dmz_model *m);
+
+void dmz_model_set_batch(dmz_model *m, const uint8_t *images, const uint8_t *labels, int n);
+void dmz_model_forward(dmz_model *m);
+void dmz_model_backward(dmz_model *m);
+void dmz_model_update(dmz_model *m, float lr, float beta1, float beta2, float eps);
+
+/* Results of the last forward (these synchronise with the backend). */
+float dmz_model_loss(dmz_model *m);     /* summed over the batch */
+int dmz_model_correct(dmz_model *m);    /* rows predicted right */
+
+/* Host copies of the flat buffers, for tests and checkpoints. */
+void dmz_model_get_params(dmz_model *m, float *host);
+void dmz_model_set_params(dmz_model *m, const float *host);
+void dmz_model_get_grads(dmz_model *m, float *host);
+
+typedef struct dmz_eval {
+    double loss;      /* mean cross-entropy per sample */
+    double accuracy;  /* fraction correct */
+    size_t samples;
+} dmz_eval;
+
+/* Evaluates on n samples in batches of the model's max_batch. */
+void dmz_model_evaluate(dmz_model *m, const uint8_t *images, const uint8_t *labels, size_t n,
+                        dmz_eval *out);
+
+#endif
