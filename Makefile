@@ -15,6 +15,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
                 gnuplot-nox dataset-fashion-mnist
 
 .DEFAULT_GOAL := all
+.SECONDARY:
 .PHONY: all build deps test test-san bench bench-data clean help config
 
 all: deps

@@ -1,0 +1,53 @@
+/* The cpu backend: host memory, C + OpenMP ops (the reference). */
+#include "cpu_ops.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cpu_thread_count;
+
+void dmz_cpu_set_threads(int n) {
+    cpu_thread_count = n > 0 ? n : 0;
+    if (n > 0) omp_set_num_threads(n);
+}
+
+int dmz_cpu_threads(void) { return cpu_thread_count > 0 ? cpu_thread_count : omp_get_max_threads(); }
+
+static void cpu_describe(char *out, size_t len) {
+    snprintf(out, len, "cpu (C + OpenMP, %d threads)", dmz_cpu_threads());
+}
+
+static void *cpu_alloc(size_t bytes) {
+    void *p = NULL;
+    size_t rounded = (bytes + 63) / 64 * 64;
+    if (posix_memalign(&p, 64, rounded ? rounded : 64) != 0) return NULL;
+    memset(p, 0, rounded);
+    return p;
+}
+
+static void cpu_free(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) { memcpy(dst, src, bytes); }
+static void cpu_sync(void) {}
+
+const dmz_backend dmz_backend_cpu = {
+    .name = "cpu",
+    .describe = cpu_describe,
+    .alloc = cpu_alloc,
+    .free = cpu_free,
+    .upload = cpu_copy,
+    .download = cpu_copy,
+    .copy = cpu_copy,
+    .sync = cpu_sync,
+    .u8_to_float = cpu_u8_to_float,
+    .dense_forward = cpu_dense_forward,
+    .dense_backward = cpu_dense_backward,
+    .relu_forward = cpu_relu_forward,
+    .relu_backward = cpu_relu_backward,
+    .softmax_xent_forward = cpu_softmax_xent_forward,
+    .softmax_xent_backward = cpu_softmax_xent_backward,
+    .reduce_sum = cpu_reduce_sum,
+    .count_correct = cpu_count_correct,
+    .adam_update = cpu_adam_update,
+};
