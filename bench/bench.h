@@ -1,0 +1,41 @@
+/* bench/bench.h — the runner's front door: `dmzbench train` and `dmzbench info`.
+ * A run: load data, build the model on a backend, repeat the training loop,
+ * write the result directory (results/<stamp>-<experiment>-<host>/), draw its
+ * figures. */
+#ifndef DMZ_BENCH_H
+#define DMZ_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct dmz_train_config {
+    const char *model;        /* mlp */
+    const char *data;         /* emnist-balanced | fashion-mnist | synthetic | PATH */
+    const char *data_dir;     /* NULL: $DMZBENCH_DATA_DIR or datasets/cache */
+    bool no_fallback;         /* fail instead of falling back to Fashion-MNIST */
+    const char *backend;      /* cpu */
+    const char *mode;         /* single */
+    const char *name;         /* experiment name in the run directory; NULL: model-backend-mode */
+    int steps, batch, repeat, warmup;
+    float lr, beta1, beta2, eps;
+    uint64_t seed;
+    double target_accuracy;   /* <= 0: none */
+    int eval_every;           /* evaluate on the test split every N steps (and at the end) */
+    int log_every;            /* steps.csv row every N steps */
+    int threads;              /* cpu threads, 0 = OpenMP default */
+    const char *out_dir;      /* results/ */
+    bool quiet, no_plots;
+} dmz_train_config;
+
+void dmz_train_config_default(dmz_train_config *cfg);
+/* Parses `train` options (argv[0] is "train"). DMZ_OK, or DMZ_EXIT_USAGE with err. */
+int dmz_train_parse_args(int argc, char **argv, dmz_train_config *cfg, char *err);
+void dmz_train_usage(void);
+
+/* The whole run; argv is recorded in meta.json. Returns the process exit code. */
+int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv);
+
+/* `dmzbench info`: devices, counters, topology, data sets, as text. */
+int dmz_info_main(void);
+
+#endif

@@ -1,0 +1,181 @@
+#include "meta.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sysinfo.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "common/dmz.h"
+
+#ifndef DMZ_GIT_REV
+#define DMZ_GIT_REV "unknown"
+#endif
+#define DMZ_VERSION "0.1.0"
+
+extern char **environ;
+
+static void cpu_model(char *out, size_t len) {
+    snprintf(out, len, "unknown");
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (!f) return;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, "model name", 10) != 0) continue;
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        colon += 1 + (colon[1] == ' ');
+        colon[strcspn(colon, "\n")] = '\0';
+        snprintf(out, len, "%s", colon);
+        break;
+    }
+    fclose(f);
+}
+
+cJSON *dmz_meta_host(void) {
+    cJSON *h = cJSON_CreateObject();
+    char name[256] = "", model[256];
+    gethostname(name, sizeof name - 1);
+    cJSON_AddStringToObject(h, "hostname", name);
+    struct utsname u;
+    if (uname(&u) == 0) {
+        char kernel[600];
+        snprintf(kernel, sizeof kernel, "%s %s %s", u.sysname, u.release, u.machine);
+        cJSON_AddStringToObject(h, "kernel", kernel);
+    }
+    cpu_model(model, sizeof model);
+    cJSON_AddStringToObject(h, "cpu_model", model);
+    cJSON_AddNumberToObject(h, "cpus_online", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) cJSON_AddNumberToObject(h, "memory_bytes", (double)si.totalram * si.mem_unit);
+    cJSON_AddNumberToObject(h, "openmp_max_threads", omp_get_max_threads());
+    cJSON_AddStringToObject(h, "compiler", "gcc " __VERSION__);
+    return h;
+}
+
+/* An allow-list: the whole environment would leak tokens (KAGGLE_KEY...). */
+static cJSON *environment_allowlist(void) {
+    static const char *const prefixes[] = {"CUDA_", "NCCL_", "OMPI_", "OMP_", "DMZBENCH_", "GOMP_", NULL};
+    cJSON *env = cJSON_CreateObject();
+    for (char **e = environ; *e; e++) {
+        for (int i = 0; prefixes[i]; i++) {
+            if (strncmp(*e, prefixes[i], strlen(prefixes[i])) != 0) continue;
+            char key[256];
+            const char *eq = strchr(*e, '=');
+            if (!eq || (size_t)(eq - *e) >= sizeof key) break;
+            memcpy(key, *e, (size_t)(eq - *e));
+            key[eq - *e] = '\0';
+            cJSON_AddStringToObject(env, key, eq + 1);
+            break;
+        }
+    }
+    return env;
+}
+
+static cJSON *config_json(const dmz_train_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", c->model);
+    cJSON_AddStringToObject(o, "data", c->data);
+    cJSON_AddStringToObject(o, "backend", c->backend);
+    cJSON_AddStringToObject(o, "mode", c->mode);
+    cJSON_AddNumberToObject(o, "steps", c->steps);
+    cJSON_AddNumberToObject(o, "batch", c->batch);
+    cJSON_AddNumberToObject(o, "repeat", c->repeat);
+    cJSON_AddNumberToObject(o, "warmup_steps", c->warmup);
+    cJSON_AddStringToObject(o, "optimizer", "adam (TensorFlow 1.x form)");
+    cJSON_AddNumberToObject(o, "lr", c->lr);
+    cJSON_AddNumberToObject(o, "beta1", c->beta1);
+    cJSON_AddNumberToObject(o, "beta2", c->beta2);
+    cJSON_AddNumberToObject(o, "eps", c->eps);
+    cJSON_AddNumberToObject(o, "seed", (double)c->seed);
+    cJSON_AddStringToObject(o, "loss", "cross-entropy summed over the batch, probabilities clipped to [1e-10, 1]");
+    if (c->target_accuracy > 0) cJSON_AddNumberToObject(o, "target_accuracy", c->target_accuracy);
+    cJSON_AddNumberToObject(o, "eval_every", c->eval_every);
+    cJSON_AddNumberToObject(o, "log_every", c->log_every);
+    return o;
+}
+
+static cJSON *unavailable(const char *reason) {
+    char text[512];
+    snprintf(text, sizeof text, "unavailable: %s", reason);
+    return cJSON_CreateString(text);
+}
+
+cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const dmz_rundir *rd,
+                      const char *site) {
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "run", rd->name);
+    cJSON_AddStringToObject(m, "status", "running");
+    cJSON_AddStringToObject(m, "started_utc", rd->started_utc);
+    cJSON *args = cJSON_AddArrayToObject(m, "command_line");
+    for (int i = 0; i < argc; i++) cJSON_AddItemToArray(args, cJSON_CreateString(argv[i]));
+    cJSON_AddItemToObject(m, "config", config_json(cfg));
+    cJSON *build = cJSON_AddObjectToObject(m, "build");
+    cJSON_AddStringToObject(build, "version", DMZ_VERSION);
+    cJSON_AddStringToObject(build, "git_revision", DMZ_GIT_REV);
+    cJSON_AddStringToObject(build, "cuda", "not built: this build has the cpu backend only");
+    cJSON_AddItemToObject(m, "host", dmz_meta_host());
+    cJSON_AddItemToObject(m, "gpus", unavailable("not probed: this build has no CUDA backend yet"));
+    cJSON_AddItemToObject(m, "topology", unavailable("hwloc support is not built yet"));
+    cJSON *counters = cJSON_AddObjectToObject(m, "counters");
+    cJSON_AddItemToObject(counters, "papi", unavailable("PAPI support is not built yet"));
+    cJSON_AddItemToObject(counters, "nvml", unavailable("no CUDA backend in this build"));
+    cJSON *mpi = cJSON_AddObjectToObject(m, "mpi");
+    cJSON_AddNumberToObject(mpi, "size", 1);
+    cJSON *ranks = cJSON_AddArrayToObject(mpi, "ranks");
+    cJSON *r0 = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r0, "rank", 0);
+    cJSON_AddStringToObject(r0, "host", cJSON_GetObjectItem(cJSON_GetObjectItem(m, "host"), "hostname")->valuestring);
+    cJSON_AddStringToObject(r0, "site", site);
+    cJSON_AddNumberToObject(r0, "pid", getpid());
+    cJSON_AddItemToArray(ranks, r0);
+    cJSON_AddItemToObject(m, "environment", environment_allowlist());
+    return m;
+}
+
+void dmz_meta_set_dataset(cJSON *meta, const dmz_dataset *ds) {
+    cJSON *d = cJSON_CreateObject();
+    cJSON_AddStringToObject(d, "name", ds->name);
+    cJSON_AddStringToObject(d, "source", ds->source);
+    cJSON_AddStringToObject(d, "format", ds->format);
+    cJSON_AddStringToObject(d, "sha256", ds->sha256);
+    cJSON_AddNumberToObject(d, "classes", ds->num_classes);
+    cJSON_AddNumberToObject(d, "train_samples", (double)ds->train.count);
+    cJSON_AddNumberToObject(d, "test_samples", (double)ds->test.count);
+    cJSON_AddBoolToObject(d, "from_cache", ds->from_cache);
+    cJSON_AddNumberToObject(d, "load_s", ds->load_s);
+    cJSON_AddBoolToObject(d, "fallback", ds->fallback);
+    if (ds->fallback) cJSON_AddStringToObject(d, "fallback_reason", ds->fallback_reason);
+    cJSON_DeleteItemFromObject(meta, "dataset");
+    cJSON_AddItemToObject(meta, "dataset", d);
+}
+
+void dmz_meta_set_backend(cJSON *meta, const char *description, int threads) {
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "description", description);
+    cJSON_AddNumberToObject(b, "threads", threads);
+    cJSON_DeleteItemFromObject(meta, "backend");
+    cJSON_AddItemToObject(meta, "backend", b);
+}
+
+int dmz_meta_finish(cJSON *meta, const dmz_rundir *rd, const char *status, const char *error, char *err) {
+    char ended[32];
+    dmz_utc_stamp(ended, sizeof ended, "%Y-%m-%dT%H:%M:%SZ");
+    cJSON_ReplaceItemInObject(meta, "status", cJSON_CreateString(status));
+    cJSON_AddStringToObject(meta, "ended_utc", ended);
+    if (error) cJSON_AddStringToObject(meta, "error", error);
+    char *text = cJSON_Print(meta);
+    if (!text) return dmz_errorf(err, DMZ_EXIT_FAIL, "meta.json: out of memory");
+    FILE *f = dmz_rundir_fopen(rd, "meta.json", err);
+    if (!f) {
+        free(text);
+        return DMZ_EXIT_FAIL;
+    }
+    fputs(text, f);
+    fputc('\n', f);
+    free(text);
+    if (fclose(f) != 0) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s/meta.json: write failed", rd->work);
+    return DMZ_OK;
+}

@@ -1,0 +1,222 @@
+#include "results.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/dmz.h"
+
+int dmz_rundir_create(dmz_rundir *rd, const char *out_dir, const char *experiment, char *err) {
+    memset(rd, 0, sizeof *rd);
+    int rc = dmz_mkdirs(out_dir, err);
+    if (rc) return rc;
+    char host[256] = "host", stamp[32];
+    gethostname(host, sizeof host - 1);
+    host[strcspn(host, ".")] = '\0';
+    dmz_utc_stamp(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ");
+    dmz_utc_stamp(rd->started_utc, sizeof rd->started_utc, "%Y-%m-%dT%H:%M:%SZ");
+    snprintf(rd->root, sizeof rd->root, "%s", out_dir);
+    /* never overwrite: a second run in the same second gets .1, .2, ... */
+    for (int n = 0; n < 1000; n++) {
+        if (n == 0)
+            snprintf(rd->name, sizeof rd->name, "%s-%s-%s", stamp, experiment, host);
+        else
+            snprintf(rd->name, sizeof rd->name, "%s-%s-%s.%d", stamp, experiment, host, n);
+        snprintf(rd->path, sizeof rd->path, "%s/%s", out_dir, rd->name);
+        snprintf(rd->work, sizeof rd->work, "%s/.%s.partial", out_dir, rd->name);
+        struct stat st;
+        if (stat(rd->path, &st) == 0) continue;
+        if (mkdir(rd->work, 0755) == 0) return DMZ_OK;
+        if (errno != EEXIST)
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create run directory: %s", rd->work, strerror(errno));
+    }
+    return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: too many runs named %s", out_dir, experiment);
+}
+
+FILE *dmz_rundir_fopen(const dmz_rundir *rd, const char *file, char *err) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", rd->work, file);
+    FILE *f = fopen(path, "w");
+    if (!f) dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_checked(FILE *f, const dmz_rundir *rd, const char *file, char *err) {
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s/%s: write failed: %s", rd->work, file, strerror(errno));
+    return DMZ_OK;
+}
+
+int dmz_rundir_finish(dmz_rundir *rd, bool ok, const char *error, char *err) {
+    FILE *f = dmz_rundir_fopen(rd, "status", err);
+    if (!f) return DMZ_EXIT_FAIL;
+    char ended[32];
+    dmz_utc_stamp(ended, sizeof ended, "%Y-%m-%dT%H:%M:%SZ");
+    fprintf(f, "status: %s\nstarted: %s\nended: %s\n", ok ? "ok" : "failed", rd->started_utc, ended);
+    if (!ok) fprintf(f, "error: %s\n", error ? error : "unknown");
+    int rc = close_checked(f, rd, "status", err);
+    if (rc) return rc;
+    if (rename(rd->work, rd->path) != 0)
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot rename to %s: %s", rd->work, rd->path, strerror(errno));
+    return DMZ_OK;
+}
+
+void dmz_csv_number(FILE *f, double v) {
+    if (isfinite(v))
+        fprintf(f, "%.9g", v);
+    else
+        fputs("NA", f);
+}
+
+static void csv_numbers(FILE *f, const double *v, int n) {
+    for (int i = 0; i < n; i++) {
+        fputc(',', f);
+        dmz_csv_number(f, v[i]);
+    }
+}
+
+int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dmz_rep_result *reps,
+                          int n_reps, const char *const *statuses, char *err) {
+    FILE *f = dmz_rundir_fopen(rd, "summary.csv", err);
+    if (!f) return DMZ_EXIT_FAIL;
+    fputs("run,rep,rank,site,model,backend,mode,ranks,steps,batch,warmup_s,wall_s,samples_per_s,"
+          "data_s,fwd_s,bwd_s,comm_s,update_s,eval_s,final_loss,test_loss,test_accuracy,"
+          "time_to_target_s,bytes_sent,algbw_gbps,busbw_gbps,dataset,threads,status\n", f);
+    for (int i = 0; i < n_reps; i++) {
+        const dmz_rep_result *r = &reps[i];
+        /* one rank: nothing crosses a link, so bandwidth does not apply (NA, not 0) */
+        double algbw = r->comm_s > 0 && r->bytes_sent > 0 ? r->bytes_sent / r->comm_s / 1e9 : NAN;
+        double busbw = in->ranks > 1 ? algbw * 2.0 * (in->ranks - 1) / in->ranks : NAN;
+        fprintf(f, "%s,%d,%d,%s,%s,%s,%s,%d,%d,%d", in->run, r->rep, in->rank, in->site, in->model,
+                in->backend, in->mode, in->ranks, r->n_steps, in->batch);
+        double v[] = {r->warmup_s, r->wall_s, r->samples_per_s, r->data_s, r->fwd_s, r->bwd_s, r->comm_s,
+                      r->update_s, r->eval_s, r->final_loss, r->test_loss, r->test_accuracy,
+                      r->time_to_target_s, r->bytes_sent, algbw, busbw};
+        csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
+        fprintf(f, ",%s,%d,%s\n", in->dataset, in->threads, statuses[i]);
+    }
+    return close_checked(f, rd, "summary.csv", err);
+}
+
+int dmz_write_steps_csv(const dmz_rundir *rd, const dmz_rep_result *reps, int n_reps, int batch,
+                        int log_every, char *err) {
+    FILE *f = dmz_rundir_fopen(rd, "steps.csv", err);
+    if (!f) return DMZ_EXIT_FAIL;
+    static char buf[1 << 16];
+    setvbuf(f, buf, _IOFBF, sizeof buf);
+    fputs("rep,step,elapsed_s,step_s,loss,data_s,fwd_s,bwd_s,comm_s,update_s,samples_per_s,"
+          "test_loss,test_accuracy\n", f);
+    for (int i = 0; i < n_reps; i++) {
+        const dmz_rep_result *r = &reps[i];
+        for (int k = 0; k < r->n_steps; k++) {
+            const dmz_step_record *s = &r->steps[k];
+            bool evaluated = !isnan(s->test_accuracy);
+            if (s->step % log_every != 0 && !evaluated && k != r->n_steps - 1) continue;
+            fprintf(f, "%d,%d", r->rep, s->step);
+            double rate = s->step_s > 0 ? batch / s->step_s : NAN;
+            double v[] = {s->elapsed_s, s->step_s, s->loss, s->data_s, s->fwd_s, s->bwd_s, s->comm_s,
+                          s->update_s, rate, s->test_loss, s->test_accuracy};
+            csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
+            fputc('\n', f);
+        }
+    }
+    return close_checked(f, rd, "steps.csv", err);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void dmz_stat_compute(dmz_stat *st, const char *metric, const double *values, int n) {
+    double *v = malloc(sizeof(double) * (size_t)(n > 0 ? n : 1));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(values[i])) v[k++] = values[i];
+    *st = (dmz_stat){.metric = metric, .n = k, .median = NAN, .min = NAN, .max = NAN, .mean = NAN, .stddev = NAN};
+    if (k > 0) {
+        qsort(v, (size_t)k, sizeof(double), cmp_double);
+        st->min = v[0], st->max = v[k - 1];
+        st->median = k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+        double sum = 0;
+        for (int i = 0; i < k; i++) sum += v[i];
+        st->mean = sum / k;
+        double ss = 0;
+        for (int i = 0; i < k; i++) ss += (v[i] - st->mean) * (v[i] - st->mean);
+        st->stddev = k > 1 ? sqrt(ss / (k - 1)) : NAN;
+    }
+    free(v);
+}
+
+int dmz_write_stats_csv(const dmz_rundir *rd, const dmz_stat *stats, int n_stats, char *err) {
+    FILE *f = dmz_rundir_fopen(rd, "stats.csv", err);
+    if (!f) return DMZ_EXIT_FAIL;
+    fputs("metric,n,median,min,max,mean,stddev\n", f);
+    for (int i = 0; i < n_stats; i++) {
+        const dmz_stat *s = &stats[i];
+        fprintf(f, "%s,%d", s->metric, s->n);
+        double v[] = {s->median, s->min, s->max, s->mean, s->stddev};
+        csv_numbers(f, v, 5);
+        fputc('\n', f);
+    }
+    return close_checked(f, rd, "stats.csv", err);
+}
+
+static char *read_whole(const char *path, size_t *len) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    char *buf = NULL;
+    size_t cap = 0, n = 0, r;
+    do {
+        if (n + 4096 > cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *nb = realloc(buf, cap);
+            if (!nb) break;
+            buf = nb;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+    } while (r > 0);
+    fclose(f);
+    *len = n;
+    return buf;
+}
+
+static const char INDEX_HEADER[] =
+    "run,started_utc,status,model,backend,mode,ranks,steps,batch,reps,dataset,"
+    "wall_s_median,samples_per_s_median,test_accuracy_median,dir\n";
+
+int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *status, int reps,
+                     const dmz_stat *wall, const dmz_stat *rate, const dmz_stat *acc, char *err) {
+    char path[4200], lock[4300];
+    snprintf(path, sizeof path, "%s/index.csv", rd->root);
+    snprintf(lock, sizeof lock, "%s/.index.lock", rd->root);
+    FILE *lf = fopen(lock, "w");
+    if (!lf) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create: %s", lock, strerror(errno));
+    flock(fileno(lf), LOCK_EX);
+    size_t old_len = 0;
+    char *old = read_whole(path, &old_len);
+    char *row = NULL;
+    size_t row_len = 0;
+    FILE *m = open_memstream(&row, &row_len);
+    if (!old || old_len == 0) fputs(INDEX_HEADER, m);
+    else fwrite(old, 1, old_len, m);
+    if (old_len > 0 && old[old_len - 1] != '\n') fputc('\n', m);
+    fprintf(m, "%s,%s,%s,%s,%s,%s,%d,%d,%d,%d,%s", rd->name, rd->started_utc, status, in->model,
+            in->backend, in->mode, in->ranks, in->steps, in->batch, reps, in->dataset);
+    double v[] = {wall->median, rate->median, acc->median};
+    csv_numbers(m, v, 3);
+    fprintf(m, ",%s\n", rd->name);
+    fclose(m);
+    int rc = dmz_write_file_atomic(path, row, row_len, err);
+    free(row);
+    free(old);
+    flock(fileno(lf), LOCK_UN);
+    fclose(lf);
+    return rc;
+}

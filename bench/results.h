@@ -1,0 +1,54 @@
+/* bench/results.h — the result directory and its CSV files. Internal to bench/.
+ *
+ * A run writes into results/.<name>.partial/ and renames it to results/<name>/
+ * when it ends, successful or not; `status` says which (and the error). */
+#ifndef DMZ_RESULTS_H
+#define DMZ_RESULTS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "bench.h"
+#include "train.h"
+
+typedef struct dmz_rundir {
+    char name[512];        /* <utc-stamp>-<experiment>-<host> */
+    char root[4096];       /* results/ */
+    char path[4096];       /* final results/<name> */
+    char work[4096];       /* results/.<name>.partial while the run goes on */
+    char started_utc[32];
+} dmz_rundir;
+
+typedef struct dmz_run_info {
+    const char *run, *site, *model, *backend, *mode, *dataset;
+    int ranks, rank, steps, batch, threads;
+} dmz_run_info;
+
+int dmz_rundir_create(dmz_rundir *rd, const char *out_dir, const char *experiment, char *err);
+/* fopen of a file inside the run directory being written. */
+FILE *dmz_rundir_fopen(const dmz_rundir *rd, const char *file, char *err);
+/* Writes `status` and moves the directory to its final name. */
+int dmz_rundir_finish(dmz_rundir *rd, bool ok, const char *error, char *err);
+
+/* "%.9g", or NA for NaN/inf (an unavailable or not-applicable value). */
+void dmz_csv_number(FILE *f, double v);
+
+int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *info, const dmz_rep_result *reps,
+                          int n_reps, const char *const *statuses, char *err);
+int dmz_write_steps_csv(const dmz_rundir *rd, const dmz_rep_result *reps, int n_reps, int batch,
+                        int log_every, char *err);
+
+/* Median, min, max, mean and sample stddev of one metric over repetitions. */
+typedef struct dmz_stat {
+    const char *metric;
+    int n;
+    double median, min, max, mean, stddev;
+} dmz_stat;
+void dmz_stat_compute(dmz_stat *st, const char *metric, const double *values, int n);
+int dmz_write_stats_csv(const dmz_rundir *rd, const dmz_stat *stats, int n_stats, char *err);
+
+/* Appends one row to <root>/index.csv (header when new), under a lock, atomically. */
+int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *info, const char *status, int reps,
+                     const dmz_stat *wall, const dmz_stat *rate, const dmz_stat *acc, char *err);
+
+#endif
