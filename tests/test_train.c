@@ -1,0 +1,246 @@
+/* The training loop end to end: real data reaches a known accuracy, the same
+ * seed gives bit-identical losses, and `dmzbench train` leaves a complete
+ * result directory (or a failed one that says why). */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "bench/train.h"
+#include "common/dmz.h"
+
+static int train_once(const char *data, int steps, int warmup, uint64_t seed, int threads, dmz_rep_result *r) {
+    char err[DMZ_ERR_LEN];
+    dmz_train_config cfg;
+    dmz_train_config_default(&cfg);
+    cfg.steps = steps, cfg.warmup = warmup, cfg.seed = seed, cfg.eval_every = steps;
+    dmz_load_options opt;
+    dmz_load_options_default(&opt);
+    opt.synthetic_train = 3000, opt.synthetic_test = 500, opt.synthetic_seed = 5;
+    opt.allow_fallback = false;
+    dmz_dataset ds;
+    int rc = dmz_dataset_load(data, &opt, &ds, err);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return rc;
+    }
+    dmz_cpu_set_threads(threads);
+    dmz_model_config mc;
+    dmz_model_config_default(&mc, "mlp", ds.num_classes, cfg.batch);
+    dmz_model *m;
+    rc = dmz_model_create(&dmz_backend_cpu, &mc, seed, &m, err);
+    if (!rc) rc = dmz_train_repetition(m, dmz_comm_single(), &ds, &cfg, 0, NULL, NULL, r, err);
+    if (rc) fprintf(stderr, "%s\n", err);
+    dmz_model_destroy(m);
+    dmz_dataset_free(&ds);
+    return rc;
+}
+
+static int same_losses(const dmz_rep_result *a, const dmz_rep_result *b) {
+    if (a->n_steps != b->n_steps) return 0;
+    for (int i = 0; i < a->n_steps; i++)
+        if (memcmp(&a->steps[i].loss, &b->steps[i].loss, sizeof(double)) != 0) return 0;
+    return 1;
+}
+
+/* The paper's recipe on real data: 2000 steps of batch 100 on Fashion-MNIST. */
+static void test_fashion_mnist_reaches_80_percent(void **state) {
+    (void)state;
+    struct stat st;
+    if (stat("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", &st) != 0) {
+        fprintf(stderr, "dataset-fashion-mnist is not installed (make deps installs it)\n");
+        fail();
+    }
+    dmz_rep_result r;
+    assert_int_equal(train_once("fashion-mnist", 2000, 0, 1, 0, &r), DMZ_OK);
+    fprintf(stderr, "fashion-mnist, 2000 steps: test accuracy %.4f, test loss %.4f, %.0f samples/s\n",
+            r.test_accuracy, r.test_loss, r.samples_per_s);
+    assert_true(r.test_accuracy >= 0.80);
+    assert_true(r.steps[1999].loss < r.steps[0].loss / 3);
+    dmz_rep_result_free(&r);
+}
+
+static void test_same_seed_same_losses(void **state) {
+    (void)state;
+    dmz_rep_result a, b, c, d;
+    assert_int_equal(train_once("synthetic", 150, 0, 3, 2, &a), DMZ_OK);
+    assert_int_equal(train_once("synthetic", 150, 0, 3, 2, &b), DMZ_OK);
+    assert_true(same_losses(&a, &b));
+    /* ops partition outputs, never sums: one thread gives the same bits */
+    assert_int_equal(train_once("synthetic", 150, 0, 3, 1, &c), DMZ_OK);
+    assert_true(same_losses(&a, &c));
+    /* warm-up steps are discarded: the measured run starts from the same init */
+    assert_int_equal(train_once("synthetic", 150, 7, 3, 2, &d), DMZ_OK);
+    assert_true(same_losses(&a, &d));
+    assert_true(a.steps[149].loss < a.steps[0].loss);
+    dmz_rep_result_free(&c), dmz_rep_result_free(&d);
+    assert_int_equal(train_once("synthetic", 150, 0, 4, 2, &c), DMZ_OK);
+    assert_false(same_losses(&a, &c));
+    dmz_rep_result_free(&a), dmz_rep_result_free(&b), dmz_rep_result_free(&c);
+}
+
+/* ---- the dmzbench binary and its result directory ---- */
+
+static const char *dmzbench_path(void) {
+    const char *p = getenv("DMZBENCH");
+    return p && *p ? p : DMZ_SOURCE_DIR "/build/dmzbench";
+}
+
+static int run_dmzbench(const char *args) {
+    char cmd[16384];
+    snprintf(cmd, sizeof cmd, "CI=true %s %s >/dev/null 2>%s", dmzbench_path(), args, "/tmp/dmz_test_train.err");
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static char *slurp(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = calloc((size_t)n + 1, 1);
+    if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
+    fclose(f);
+    return s;
+}
+
+/* The single run directory under root (skips index.csv and dot files). */
+static int find_run_dir(const char *root, char *out, size_t len) {
+    DIR *d = opendir(root);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "index.csv") == 0) continue;
+        snprintf(out, len, "%s/%s", root, e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static char *read_in(const char *dir, const char *file) {
+    char path[8192];
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    char *s = slurp(path);
+    if (!s) fprintf(stderr, "missing %s\n", path);
+    return s;
+}
+
+static void assert_header_has(const char *csv, const char *const *cols) {
+    char header[4096];
+    snprintf(header, sizeof header, ",%.*s,", (int)strcspn(csv, "\n"), csv);
+    for (int i = 0; cols[i]; i++) {
+        char want[128];
+        snprintf(want, sizeof want, ",%s,", cols[i]);
+        if (!strstr(header, want)) fprintf(stderr, "column %s missing from %s\n", cols[i], header);
+        assert_non_null(strstr(header, want));
+    }
+}
+
+static void test_result_directory_is_complete(void **state) {
+    (void)state;
+    char root[] = "/tmp/dmz_results_XXXXXX", args[8192], dir[8192];
+    assert_non_null(mkdtemp(root));
+    snprintf(args, sizeof args,
+             "train --data synthetic --steps 60 --repeat 2 --warmup 3 --eval-every 20 --target-accuracy 0.05 "
+             "--out %s",
+             root);
+    assert_int_equal(run_dmzbench(args), 0);
+    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    static const char *const summary_cols[] = {
+        "run", "rep", "rank", "site", "model", "backend", "mode", "ranks", "steps", "batch", "warmup_s",
+        "wall_s", "samples_per_s", "data_s", "fwd_s", "bwd_s", "comm_s", "update_s", "final_loss",
+        "test_loss", "test_accuracy", "bytes_sent", "algbw_gbps", "busbw_gbps", NULL};
+    char *summary = read_in(dir, "summary.csv");
+    assert_non_null(summary);
+    assert_header_has(summary, summary_cols);
+    int lines = 0;
+    for (char *p = summary; *p; p++) lines += *p == '\n';
+    assert_int_equal(lines, 3); /* header + 2 repetitions */
+    static const char *const steps_cols[] = {"rep", "step", "elapsed_s", "loss", "data_s", "fwd_s", "bwd_s",
+                                             "update_s", "test_accuracy", NULL};
+    char *steps = read_in(dir, "steps.csv");
+    assert_non_null(steps);
+    assert_header_has(steps, steps_cols);
+    char *log = read_in(dir, "log.txt");
+    assert_non_null(log);
+    assert_non_null(strstr(log, ":::MLLOG {"));
+    assert_non_null(strstr(log, "\"key\":\"eval_accuracy\""));
+    char *status = read_in(dir, "status");
+    assert_non_null(status);
+    assert_non_null(strstr(status, "status: ok"));
+    char *stats = read_in(dir, "stats.csv");
+    assert_non_null(stats);
+    assert_non_null(strstr(stats, "wall_s,2,"));
+    char *meta_text = read_in(dir, "meta.json");
+    cJSON *meta = cJSON_Parse(meta_text);
+    assert_non_null(meta);
+    static const char *const meta_keys[] = {"run", "status", "command_line", "config", "build", "host", "gpus",
+                                            "topology", "mpi", "dataset", "environment", NULL};
+    for (int i = 0; meta_keys[i]; i++) assert_non_null(cJSON_GetObjectItem(meta, meta_keys[i]));
+    assert_string_equal(cJSON_GetObjectItem(meta, "status")->valuestring, "ok");
+    cJSON *ds = cJSON_GetObjectItem(meta, "dataset");
+    assert_string_equal(cJSON_GetObjectItem(ds, "name")->valuestring, "synthetic");
+    assert_int_equal(strlen(cJSON_GetObjectItem(ds, "sha256")->valuestring), 64);
+    assert_non_null(strstr(cJSON_GetObjectItem(meta, "gpus")->valuestring, "unavailable: "));
+    char index_path[8192];
+    snprintf(index_path, sizeof index_path, "%s/index.csv", root);
+    char *index = slurp(index_path);
+    assert_non_null(index);
+    assert_non_null(strstr(index, strrchr(dir, '/') + 1));
+    if (system("command -v gnuplot >/dev/null") == 0) {
+        char png[8300];
+        snprintf(png, sizeof png, "%s/plots/paper.png", dir);
+        struct stat st;
+        assert_int_equal(stat(png, &st), 0);
+    }
+    free(summary), free(steps), free(log), free(status), free(stats), free(meta_text), free(index);
+    cJSON_Delete(meta);
+    snprintf(args, sizeof args, "rm -rf %s", root);
+    assert_int_equal(system(args), 0);
+}
+
+static void test_failed_run_says_why(void **state) {
+    (void)state;
+    char root[] = "/tmp/dmz_results_XXXXXX", args[8192], dir[8192];
+    assert_non_null(mkdtemp(root));
+    snprintf(args, sizeof args, "train --data /nonexistent/emnist-balanced-train.csv --out %s --no-plots", root);
+    assert_int_equal(run_dmzbench(args), 2);
+    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    char *status = read_in(dir, "status");
+    assert_non_null(status);
+    assert_non_null(strstr(status, "status: failed"));
+    assert_non_null(strstr(status, "/nonexistent/emnist-balanced-train.csv"));
+    char *meta = read_in(dir, "meta.json");
+    assert_non_null(strstr(meta, "\"status\":\t\"failed\""));
+    free(status), free(meta);
+    /* usage errors are refused before any run directory is made */
+    snprintf(args, sizeof args, "train --mode sync --out %s", root);
+    assert_int_equal(run_dmzbench(args), 2);
+    snprintf(args, sizeof args, "train --steps -5 --out %s", root);
+    assert_int_equal(run_dmzbench(args), 2);
+    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    snprintf(args, sizeof args, "rm -rf %s", root);
+    assert_int_equal(system(args), 0);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_same_seed_same_losses),
+        cmocka_unit_test(test_fashion_mnist_reaches_80_percent),
+        cmocka_unit_test(test_result_directory_is_complete),
+        cmocka_unit_test(test_failed_run_says_why),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
