@@ -1,0 +1,215 @@
+/* datasets/datasets.c — dmz_dataset_load: resolve the spec, try the binary
+ * cache, else read and validate the sources, hash them and write the cache.
+ *
+ * Identity of a data set (dataset->sha256): SHA-256 of the sha256sum-style
+ * listing "<hex>  <basename>\n" of its source files in the order train images
+ * (or CSV), train labels, test images (or CSV), test labels; so
+ *   cd DIR && sha256sum emnist-balanced-train.csv emnist-balanced-test.csv | sha256sum
+ * gives the same hex. Synthetic data: SHA-256 of
+ * "synthetic seed=N train=N test=N classes=47". */
+#include "datasets/internal.h"
+#include "common/dmz.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_DATA_DIR "datasets/cache"
+enum { EMNIST_TRAIN = 112800, EMNIST_TEST = 18800 };
+
+/* What a dataset owns: parsed splits, or the cache mapping they point into. */
+typedef struct ds_owned {
+    dmz_owned_split train, test;
+    ds_mapping map;
+} ds_owned;
+
+void dmz_load_options_default(dmz_load_options *opt) {
+    memset(opt, 0, sizeof *opt);
+    opt->allow_fallback = true;
+    opt->use_cache = true;
+}
+
+const char *dmz_data_dir(const char *explicit_dir) {
+    if (explicit_dir && *explicit_dir) return explicit_dir;
+    const char *env = getenv("DMZBENCH_DATA_DIR");
+    return env && *env ? env : DEFAULT_DATA_DIR;
+}
+
+void dmz_split_free(dmz_owned_split *s) {
+    free(s->images);
+    free(s->labels);
+    memset(s, 0, sizeof *s);
+}
+
+void dmz_dataset_free(dmz_dataset *ds) {
+    ds_owned *own = ds->priv_;
+    if (own) {
+        ds_cache_unmap(&own->map);
+        dmz_split_free(&own->train);
+        dmz_split_free(&own->test);
+        free(own);
+    }
+    memset(ds, 0, sizeof *ds);
+}
+
+static dmz_split view_of(const dmz_owned_split *s) {
+    return (dmz_split){.count = s->count, .images = s->images, .labels = s->labels};
+}
+
+static int max_label_plus_one(const dmz_owned_split *s) {
+    int max = 0;
+    for (size_t i = 0; i < s->count; i++) max = s->labels[i] > max ? s->labels[i] : max;
+    return max + 1;
+}
+
+static int read_split(const ds_plan *plan, int first_file, int num_classes, dmz_owned_split *out, char *err) {
+    if (strcmp(plan->format, "csv") == 0)
+        return dmz_csv_read(plan->files[first_file / 2], num_classes, plan->transpose, out, err);
+    return dmz_idx_read(plan->files[first_file], plan->files[first_file + 1], num_classes, plan->transpose, out,
+                        err);
+}
+
+/* Train first: where classes are inferred, the test labels must fall below them. */
+static int read_sources(const ds_plan *plan, ds_owned *own, dmz_dataset *out, char *err) {
+    int rc = read_split(plan, 0, plan->num_classes, &own->train, err);
+    if (rc) return rc;
+    out->num_classes = plan->num_classes != DMZ_CLASSES_INFER ? plan->num_classes : max_label_plus_one(&own->train);
+    rc = read_split(plan, 2, out->num_classes, &own->test, err);
+    if (rc) return rc;
+    out->train = view_of(&own->train);
+    out->test = view_of(&own->test);
+    return DMZ_OK;
+}
+
+static int hash_sources(const ds_plan *plan, char hex[65], char *err) {
+    char hexes[DS_MAX_SOURCES][65];
+    char *paths[DS_MAX_SOURCES];
+    for (int i = 0; i < plan->nfiles; i++) {
+        int rc = dmz_sha256_file(plan->files[i], hexes[i], err);
+        if (rc) return rc;
+        paths[i] = (char *)plan->files[i];
+    }
+    ds_sha256_listing(paths, (const char(*)[65])hexes, plan->nfiles, hex);
+    return DMZ_OK;
+}
+
+static void warn_cache_once(const char *why) {
+    static bool warned;
+    if (warned) return;
+    warned = true;
+    fprintf(stderr, "dmzbench: warning: no binary cache (%s); going on without it\n", why);
+}
+
+static int load_plan(const ds_plan *plan, const dmz_load_options *opt, dmz_dataset *out, char *err) {
+    snprintf(out->name, sizeof out->name, "%s", plan->name);
+    snprintf(out->source, sizeof out->source, "%s", plan->source);
+    snprintf(out->format, sizeof out->format, "%s", plan->format);
+    ds_owned *own = out->priv_;
+    char cache_path[DS_PATH_LEN + 128];
+    ds_cache_path(dmz_data_dir(opt->data_dir), plan, cache_path, sizeof cache_path);
+    if (opt->use_cache && ds_cache_open(cache_path, plan, out, &own->map)) {
+        out->from_cache = true;
+        return DMZ_OK;
+    }
+    ds_file_stamp stamps[DS_MAX_SOURCES]; /* before reading: a source changed meanwhile then misses next time */
+    for (int i = 0; i < plan->nfiles; i++) {
+        int rc = ds_stamp_file(plan->files[i], &stamps[i], err);
+        if (rc) return rc;
+    }
+    int rc, hash_rc;
+    char hash_err[DMZ_ERR_LEN];
+    #pragma omp parallel sections num_threads(2) /* hashing hides behind parsing */
+    {
+        #pragma omp section
+        rc = read_sources(plan, own, out, err);
+        #pragma omp section
+        hash_rc = hash_sources(plan, out->sha256, hash_err);
+    }
+    if (rc == DMZ_OK && hash_rc != DMZ_OK) rc = dmz_errorf(err, hash_rc, "%s", hash_err);
+    if (rc == DMZ_OK && opt->use_cache) {
+        char why[DMZ_ERR_LEN];
+        if (ds_cache_write(cache_path, plan, stamps, out, why) != DMZ_OK) warn_cache_once(why);
+    }
+    return rc;
+}
+
+static int load_synthetic(const dmz_load_options *opt, dmz_dataset *out, char *err) {
+    ds_owned *own = out->priv_;
+    size_t ntrain = opt->synthetic_train ? opt->synthetic_train : EMNIST_TRAIN;
+    size_t ntest = opt->synthetic_test ? opt->synthetic_test : EMNIST_TEST;
+    int classes = DMZ_EMNIST_BALANCED_CLASSES;
+    dmz_synthetic_make(opt->synthetic_seed, ntrain + ntest, classes, &own->train);
+    if (!own->train.images)
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "synthetic: out of memory for %zu images", ntrain + ntest);
+    snprintf(out->name, sizeof out->name, "synthetic");
+    snprintf(out->source, sizeof out->source, "synthetic");
+    snprintf(out->format, sizeof out->format, "synthetic");
+    out->num_classes = classes;
+    out->train = (dmz_split){ntrain, own->train.images, own->train.labels};
+    out->test = (dmz_split){ntest, own->train.images + ntrain * DMZ_IMG_PIXELS, own->train.labels + ntrain};
+    char identity[160];
+    int n = snprintf(identity, sizeof identity, "synthetic seed=%" PRIu64 " train=%zu test=%zu classes=%d",
+                     opt->synthetic_seed, ntrain, ntest, classes);
+    ds_sha256_hex(identity, (size_t)n, out->sha256);
+    return DMZ_OK;
+}
+
+/* EMNIST Balanced, or Fashion-MNIST with the reason when it is missing and allowed. */
+static int resolve_emnist(const dmz_load_options *opt, ds_plan *plan, dmz_dataset *out, char *err) {
+    const char *dir = dmz_data_dir(opt->data_dir);
+    bool missing;
+    int rc = ds_resolve_emnist_balanced(dir, plan, &missing, err);
+    if (rc == DMZ_OK || !missing || !opt->allow_fallback) return rc;
+    char why[DMZ_ERR_LEN];
+    snprintf(why, sizeof why, "%s", err);
+    if (ds_resolve_fashion_mnist(dir, plan, NULL) != DMZ_OK)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s; no Fashion-MNIST to fall back on either "
+                          "(apt-get install dataset-fashion-mnist)", why);
+    out->fallback = true;
+    char *reason = out->fallback_reason;
+    size_t len = sizeof out->fallback_reason;
+    if (snprintf(reason, len, "Fashion-MNIST (%s) used instead: %s", plan->source, why) >= (int)len)
+        memcpy(reason + len - 4, "...", 4); /* long paths: cut, and say so */
+    return DMZ_OK;
+}
+
+static int resolve_spec(const char *spec, const dmz_load_options *opt, ds_plan *plan, dmz_dataset *out, char *err) {
+    memset(plan, 0, sizeof *plan);
+    if (strcmp(spec, "emnist-balanced") == 0) return resolve_emnist(opt, plan, out, err);
+    if (strcmp(spec, "fashion-mnist") == 0) return ds_resolve_fashion_mnist(dmz_data_dir(opt->data_dir), plan, err);
+    return ds_resolve_path(spec, plan, err);
+}
+
+int dmz_dataset_load(const char *spec, const dmz_load_options *opt, dmz_dataset *out, char *err) {
+    double start = dmz_now_s();
+    dmz_load_options defaults;
+    if (!opt) {
+        dmz_load_options_default(&defaults);
+        opt = &defaults;
+    }
+    memset(out, 0, sizeof *out);
+    if (!spec || !*spec) spec = "emnist-balanced";
+    ds_owned *own = calloc(1, sizeof *own);
+    ds_plan *plan = malloc(sizeof *plan);
+    if (!own || !plan) {
+        free(own);
+        free(plan);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
+    }
+    out->priv_ = own;
+    int rc;
+    if (strcmp(spec, "synthetic") == 0) {
+        rc = load_synthetic(opt, out, err);
+    } else {
+        rc = resolve_spec(spec, opt, plan, out, err);
+        if (rc == DMZ_OK) rc = load_plan(plan, opt, out, err);
+    }
+    free(plan);
+    if (rc != DMZ_OK) {
+        dmz_dataset_free(out);
+        return rc;
+    }
+    out->load_s = dmz_now_s() - start;
+    return DMZ_OK;
+}
