@@ -471,6 +471,21 @@ static void test_synthetic_deterministic_and_learnable(void **state) {
     dmz_dataset_free(&c);
 }
 
+static void test_data_dir_precedence(void **state) {
+    (void)state;
+    const char *saved = getenv("DMZBENCH_DATA_DIR");
+    char keep[512] = "";
+    if (saved) snprintf(keep, sizeof keep, "%s", saved);
+    unsetenv("DMZBENCH_DATA_DIR");
+    assert_string_equal(dmz_data_dir(NULL), "datasets/cache");
+    setenv("DMZBENCH_DATA_DIR", "/srv/data", 1);
+    assert_string_equal(dmz_data_dir(NULL), "/srv/data");
+    assert_string_equal(dmz_data_dir(""), "/srv/data");
+    assert_string_equal(dmz_data_dir("/explicit"), "/explicit");
+    if (saved) setenv("DMZBENCH_DATA_DIR", keep, 1);
+    else unsetenv("DMZBENCH_DATA_DIR");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_round_trip),
@@ -486,6 +501,7 @@ int main(void) {
         cmocka_unit_test(test_fallback_to_fashion_mnist),
         cmocka_unit_test(test_fashion_mnist_loads_and_caches),
         cmocka_unit_test(test_synthetic_deterministic_and_learnable),
+        cmocka_unit_test(test_data_dir_precedence),
     };
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
 }
