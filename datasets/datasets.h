@@ -57,7 +57,8 @@ void dmz_dataset_free(dmz_dataset *ds);
 const char *dmz_data_dir(const char *explicit_dir);
 
 /* Lower-level readers, exposed for tests and benchmarks. Each fills a split it
- * owns (free with dmz_split_free). */
+ * owns (free with dmz_split_free). num_classes 0: any label 0..255 (the caller
+ * infers the classes). The binary cache lives in <data_dir>/dmzc/ (cache.c). */
 typedef struct dmz_owned_split {
     size_t count;
     uint8_t *images;
@@ -71,7 +72,8 @@ int dmz_csv_read(const char *path, int num_classes, bool transpose, dmz_owned_sp
 /* IDX images + labels (plain or .gz). */
 int dmz_idx_read(const char *images_path, const char *labels_path, int num_classes, bool transpose,
                  dmz_owned_split *out, char *err);
-/* Deterministic, learnable synthetic data with EMNIST's shapes. */
+/* Deterministic, learnable synthetic data with EMNIST's shapes; out of memory
+ * leaves out empty (images NULL). */
 void dmz_synthetic_make(uint64_t seed, size_t count, int num_classes, dmz_owned_split *out);
 
 /* SHA-256 of a file as 64 hex chars (nettle). */
