@@ -15,7 +15,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Beside the sources, so the binary finds its data from any working directory. */
+#ifdef DMZ_SOURCE_DIR
+#define DEFAULT_DATA_DIR DMZ_SOURCE_DIR "/datasets/cache"
+#else
 #define DEFAULT_DATA_DIR "datasets/cache"
+#endif
 enum { EMNIST_TRAIN = 112800, EMNIST_TEST = 18800 };
 
 /* What a dataset owns: parsed splits, or the cache mapping they point into. */
