@@ -16,6 +16,9 @@ typedef struct dmz_fetch_stats {
     double mbytes_per_s;  /* bytes / seconds / 1e6 */
     double resumed_from;  /* bytes already on disk when the transfer began */
     char sha256[65];      /* of the finished file */
+    int retries_used;     /* resumptions after a dropped or stalled connection */
+    long http_status;     /* of the last response; 0 when none came */
+    int curl_code;        /* libcurl's CURLcode of the last attempt */
 } dmz_fetch_stats;
 
 typedef struct dmz_fetch_request {
@@ -26,7 +29,7 @@ typedef struct dmz_fetch_request {
     const char *userpwd;          /* "user:key" for HTTP basic auth (Kaggle), or NULL */
     long connect_timeout_s;       /* default 20 */
     long stall_timeout_s;         /* abort when < 1 byte/s for this long; default 30 */
-    int retries;                  /* resume attempts after a dropped connection; default 3 */
+    int retries;                  /* resume attempts after a dropped connection; 0: 3, < 0: none */
     bool quiet;                   /* no progress bar */
 } dmz_fetch_request;
 
