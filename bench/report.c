@@ -105,8 +105,7 @@ static int ctx_init(rpt_ctx *ctx, bool quiet, char *err) {
     ctx->quiet = quiet;
     const char *dir = getenv("DMZBENCH_PLOTS_DIR");
     rpt_copy(ctx->plots_dir, sizeof ctx->plots_dir, dir && *dir ? dir : DMZ_SOURCE_DIR "/plots");
-    int rc = check_path("DMZBENCH_PLOTS_DIR", ctx->plots_dir, err);
-    return rc == DMZ_OK ? rpt_paper_load(&ctx->paper, err) : rc;
+    return rpt_paper_load(&ctx->paper, err);
 }
 
 /* ------------------------------------------------------------ one run */
@@ -172,16 +171,24 @@ static int report_run(rpt_ctx *ctx, const rpt_run *run, const char *out_dir, cha
 }
 
 /* ------------------------------------------------------------ several runs */
-/* OUT/<run name, made safe>, with -2, -3... when two runs share a name. */
-static void sub_dir_name(const rpt_run *runs, int i, char *out, size_t len) {
-    char base[200];
-    rpt_copy(base, sizeof base, runs[i].name);
-    for (char *p = base; *p; p++)
+/* The run's name with anything but [A-Za-z0-9._-] made '_'. */
+static void safe_name(const char *name, char *out, size_t len) {
+    rpt_copy(out, len, name);
+    for (char *p = out; *p; p++)
         if (!strchr("-_.", *p) && !(*p >= '0' && *p <= '9') && !((*p | 32) >= 'a' && (*p | 32) <= 'z'))
             *p = '_';
-    if (base[0] == '.' || base[0] == '\0') base[0] = '_';
+    if (out[0] == '.' || out[0] == '\0') out[0] = '_';
+}
+
+/* OUT/<safe name>, with -2, -3... when two runs get the same one. */
+static void sub_dir_name(const rpt_run *runs, int i, char *out, size_t len) {
+    char base[200], other[200];
+    safe_name(runs[i].name, base, sizeof base);
     int same = 0;
-    for (int j = 0; j < i; j++) same += strcmp(runs[j].name, runs[i].name) == 0;
+    for (int j = 0; j < i; j++) {
+        safe_name(runs[j].name, other, sizeof other);
+        same += strcmp(base, other) == 0;
+    }
     if (same) snprintf(out, len, "%s-%d", base, same + 1);
     else snprintf(out, len, "%s", base);
 }

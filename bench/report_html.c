@@ -189,14 +189,7 @@ static void config_table(FILE *f, const rpt_run *run) {
     fputs("</table>\n", f);
 }
 
-static void result_text(FILE *f, const rpt_run *run, const rpt_paper *paper) {
-    char wall[96], sps[96], acc[96];
-    fmt_spread(wall, sizeof wall, &run->wall, " s");
-    fmt_spread(sps, sizeof sps, &run->samples_per_s, "");
-    fmt_spread(acc, sizeof acc, &run->test_accuracy, "");
-    fprintf(f, "<h2>Result</h2>\n<p>Over %d repetition%s, median [min, max]: wall time "
-            "<b>%s</b> (slowest rank); throughput %s samples/s (sum over ranks); final test "
-            "accuracy %s (rank 0).</p>\n", run->nreps, run->nreps == 1 ? "" : "s", wall, sps, acc);
+static void paper_text(FILE *f, const rpt_paper *paper) {
     fputs("<p>The paper (TensorFlow on GPUs, EMNIST Balanced):", f);
     for (int i = 0; i < paper->n; i++) {
         const char *label = paper->rows[i].label;
@@ -212,6 +205,17 @@ static void result_text(FILE *f, const rpt_run *run, const rpt_paper *paper) {
     fputs(" (<code>", f);
     esc(f, paper->path);
     fputs("</code>).</p>\n", f);
+}
+
+static void result_text(FILE *f, const rpt_run *run, const rpt_paper *paper) {
+    char wall[96], sps[96], acc[96];
+    fmt_spread(wall, sizeof wall, &run->wall, " s");
+    fmt_spread(sps, sizeof sps, &run->samples_per_s, "");
+    fmt_spread(acc, sizeof acc, &run->test_accuracy, "");
+    fprintf(f, "<h2>Result</h2>\n<p>Over %d repetition%s, median [min, max]: wall time "
+            "<b>%s</b> (slowest rank); throughput %s samples/s (sum over ranks); final test "
+            "accuracy %s (rank 0).</p>\n", run->nreps, run->nreps == 1 ? "" : "s", wall, sps, acc);
+    paper_text(f, paper);
 }
 
 static const char *const stats_cols[] = {"metric", "n", "median", "min", "max", "stddev", NULL};
@@ -300,10 +304,12 @@ int rpt_html_compare(const rpt_ctx *ctx, const rpt_subpage *pages, int n_runs,
     fputs("<p>Median [min, max] over repetitions. Wall time: the slowest rank; throughput: sum "
           "over ranks; accuracy: rank 0. Each run name links to its own report.</p>\n"
           "<div class=\"scroll\"><table>\n<tr><th>run</th><th>status</th><th>model</th>"
-          "<th>backend mode ranks</th><th>steps</th><th>data set</th><th>wall_s</th>"
+          "<th>backend mode ranks</th><th>steps</th><th>data set</th><th>wall time (s)</th>"
           "<th>samples/s</th><th>test accuracy</th><th>host</th></tr>\n", f);
     for (int i = 0; i < n_runs; i++) compare_row(f, &pages[i]);
-    fputs("</table></div>\n<h2>Figure</h2>\n", f);
+    fputs("</table></div>\n", f);
+    paper_text(f, &ctx->paper);
+    fputs("<h2>Figure</h2>\n", f);
     figures(f, ctx, fig, 1);
     fputs("<h2>Files</h2>\n<ul>\n", f);
     link_to(f, out_dir, out_dir, "fig-compare.csv");

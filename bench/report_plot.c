@@ -219,7 +219,9 @@ static void spawn_gnuplot(const char *script, const char *params, gp_result *res
     close(fds[1]);
     if (res->spawn_errno == 0) {
         read_all(fds[0], res->output, sizeof res->output);
-        while (waitpid(pid, &res->wstatus, 0) < 0 && errno == EINTR) {}
+        pid_t done;
+        while ((done = waitpid(pid, &res->wstatus, 0)) < 0 && errno == EINTR) {}
+        if (done < 0) res->spawn_errno = errno; /* cannot tell how it ended: a failure */
     }
     close(fds[0]);
 }
@@ -279,7 +281,8 @@ static int gnuplot_failed(rpt_figure *fig, const char *script, const gp_result *
     one_line(text);
     int code = WIFEXITED(res->wstatus) ? WEXITSTATUS(res->wstatus) : -1;
     if (res->spawn_errno != 0)
-        set_note(fig, RPT_FIG_FAILED, "cannot run gnuplot: %s", strerror(res->spawn_errno));
+        set_note(fig, RPT_FIG_FAILED, "cannot run or wait for gnuplot: %s",
+                 strerror(res->spawn_errno));
     else if (WIFSIGNALED(res->wstatus))
         set_note(fig, RPT_FIG_FAILED, "gnuplot %s killed by signal %d: %s", script,
                  WTERMSIG(res->wstatus), text);

@@ -59,7 +59,8 @@ do for [ext in "png svg"] {
   }
   plot data using (x0):(row($0)):(x0):"wall_median_s":(row($0) - half):(row($0) + half):(bar_colour(strcol("source"))):ytic(strcol("name")."\n".strcol("config")) \
          with boxxyerror lc rgb variable notitle, \
-       data using "wall_median_s":(row($0)):"wall_min_s":"wall_max_s" with xerrorbars lc rgb "#222222" lw 1.5 ps 0 notitle, \
+       data using "wall_min_s":(row($0)):(column("wall_max_s") - column("wall_min_s")):(0) \
+         with vectors heads size screen 0.006,90 lc rgb "#222222" lw 1.5 notitle, \
        data using (m = column("wall_median_s"), b = column("wall_max_s"), b == b && b > m ? b : m):(row($0)):(num_text(column("wall_median_s"), " s")) \
          with labels left offset 0.8,0 font ",10" notitle
 
@@ -72,7 +73,8 @@ do for [ext in "png svg"] {
   set xlabel "throughput (samples/s, all ranks)"
   plot data using (0):(row($0)):(0):"sps_median":(row($0) - half):(row($0) + half):(bar_colour(strcol("source"))) \
          with boxxyerror lc rgb variable notitle, \
-       data using "sps_median":(row($0)):"sps_min":"sps_max" with xerrorbars lc rgb "#222222" lw 1.5 ps 0 notitle, \
+       data using "sps_min":(row($0)):(column("sps_max") - column("sps_min")):(0) \
+         with vectors heads size screen 0.006,90 lc rgb "#222222" lw 1.5 notitle, \
        data using (m = column("sps_median"), b = column("sps_max"), b == b && b > m ? b : m):(row($0)):(num_text(column("sps_median"), "")) \
          with labels left offset 0.8,0 font ",10" notitle
   unset multiplot

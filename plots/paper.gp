@@ -49,7 +49,8 @@ do for [ext in "png svg"] {
   }
   plot data using 0:"median_s":(bar_colour(strcol("source"))):xtic(strcol("label")."\n".strcol("detail")) \
          with boxes lc rgb variable notitle, \
-       data using 0:"median_s":"min_s":"max_s" with yerrorbars lc rgb "#222222" lw 1.5 ps 0 notitle, \
+       data using 0:"min_s":(0):(column("max_s") - column("min_s")) \
+         with vectors heads size screen 0.008,90 lc rgb "#222222" lw 1.5 notitle, \
        data using 0:(label_y(column("median_s"), column("max_s"))):(seconds(column("median_s"))) \
          with labels offset 0,0.9 font ",11" notitle
   set output
