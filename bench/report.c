@@ -120,8 +120,9 @@ static void run_figures(rpt_figure *figs) {
         RPT_FIG_FAILED, ""};
     figs[FIG_BREAKDOWN] = (rpt_figure){
         "breakdown", "Where the time goes: seconds spent in each phase per repetition on rank 0, "
-        "stacked; 'other' is wall time outside the measured phases. The wall time is printed "
-        "over each bar.", RPT_FIG_FAILED, ""};
+        "stacked; 'other' is wall time outside the measured phases. The black line and the "
+        "number over each bar are the wall time (overlapping phases can stack above it).",
+        RPT_FIG_FAILED, ""};
     figs[FIG_PAPER] = (rpt_figure){
         "paper", "The paper's measurement (2000 steps on one node and across two sites) beside "
         "this run's median wall time; whiskers: min and max over repetitions. The y axis is "

@@ -1,6 +1,8 @@
 # plots/breakdown.gp: where the time of each repetition goes, on rank 0.
 # Stacked bars: data loading, forward, backward, communication, optimizer update,
-# and "other" (wall time outside those phases); the wall time is printed on top.
+# and "other" (wall time outside those phases). A black line marks the wall time,
+# printed on top: phases that overlap (communication hidden behind compute) can
+# stack higher than it.
 # Reads outdir/fig-breakdown.csv (written by dmzbench report from summary.csv)
 # and outdir/fig-info.csv; writes outdir/breakdown.{png,svg}.
 # By hand: gnuplot -e "rundir='results/RUN'" plots/breakdown.gp
@@ -28,7 +30,8 @@ do for [ext in "png svg"] {
   set style data histograms
   set style histogram rowstacked gap 1
   set style fill solid 0.95 border rgb "white"
-  set boxwidth (n_reps > 1 ? 0.6 : 0.35)
+  bw = (n_reps > 1 ? 0.6 : 0.35)
+  set boxwidth bw
   set yrange [0:top * 1.12]
   set xrange [-0.7:n_reps - 0.3]
   set ylabel "time per repetition (s)"
@@ -36,6 +39,7 @@ do for [ext in "png svg"] {
   set key outside right center vertical reverse Left
   set rmargin 26
   plot for [i = 1:6] data using (column(phase[i])):xtic(strcol("rep")) title phase_title[i] lc rgb phase_colour[i], \
+       data using ($0 - bw / 2 - 0.03):"wall_s":(bw + 0.06):(0) with vectors nohead lw 2.5 lc rgb "#000000" title "wall time", \
        data using 0:"top_s":(w = column("wall_s"), w == w ? "wall ".seconds(w) : "wall NA") with labels offset 0,0.8 font ",10" notitle
   set output
 }
