@@ -5,6 +5,7 @@
 #   make bench      ... and run the paper's experiment, then draw its figures
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
+#   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
 #           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, V=1.
@@ -16,7 +17,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san bench bench-data clean help config
+.PHONY: all build deps test test-san bench bench-data bench-peer clean help config
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -131,6 +132,14 @@ BENCH_ARGS ?= --model mlp --steps 2000 --batch 100 --lr 0.01 --repeat 2 --data e
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/paper.sh $(BIN) $(BENCH_ARGS)
+
+# PyTorch (Debian's python3-torch) as a peer on the same model, side by side, as ratios.
+PEER_PACKAGES := python3-torch python3-pandas
+PEER_ARGS ?= --data emnist-balanced --steps 2000 --repeat 3
+bench-peer: deps
+	@$(MAKE) --no-print-directory DEB_PACKAGES="$(PEER_PACKAGES)" deps
+	@$(MAKE) --no-print-directory build
+	@/usr/bin/python3 bench/peers/pytorch_mlp.py --dmzbench $(BIN) $(PEER_ARGS)
 
 bench-data: deps
 	@$(MAKE) --no-print-directory build
