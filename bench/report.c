@@ -20,8 +20,10 @@ void rpt_csv_field(char *out, size_t len, const char *src) {
         unsigned char c = (unsigned char)*src;
         out[n] = (c < 0x20 || c == 0x7f || c == ',' || c == '"') ? ' ' : (char)c;
     }
-    if (src && *src) /* cut: do not leave half a UTF-8 character */
-        while (n > 0 && ((unsigned char)out[n] & 0xC0) == 0x80) n--;
+    if (src && ((unsigned char)*src & 0xC0) == 0x80) { /* cut inside a UTF-8 character */
+        while (n > 0 && ((unsigned char)out[n - 1] & 0xC0) == 0x80) n--;
+        if (n > 0 && (unsigned char)out[n - 1] >= 0xC0) n--;
+    }
     if (len > 0) out[n] = '\0';
 }
 
@@ -131,7 +133,7 @@ static void run_figures(rpt_figure *figs) {
 
 static void print_outputs(const char *out_dir, const rpt_figure *figs, int n) {
     printf("report: %s/report.html\n", out_dir);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n && figs; i++)
         if (figs[i].state == RPT_FIG_OK)
             printf("figure: %s/%s.png %s/%s.svg\n", out_dir, figs[i].name, out_dir, figs[i].name);
 }
@@ -167,7 +169,7 @@ static int report_run(rpt_ctx *ctx, const rpt_run *run, const char *out_dir, cha
     char page_err[DMZ_ERR_LEN];
     rc = rpt_html_run(ctx, run, figs, N_RUN_FIGS, out_dir, page_err);
     if (rc != DMZ_OK) return dmz_errorf(err, rc, "%s", page_err);
-    if (!ctx->quiet) print_outputs(out_dir, figs, N_RUN_FIGS);
+    if (!ctx->quiet) print_outputs(out_dir, ctx->brief ? NULL : figs, N_RUN_FIGS);
     return drawn;
 }
 
@@ -206,6 +208,7 @@ static int report_many(rpt_ctx *ctx, const rpt_run *runs, int n_runs, const char
     if (rc != DMZ_OK || !pages) return rc != DMZ_OK ? rc : dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
     int first = DMZ_OK;
     char why[DMZ_ERR_LEN], sub[RPT_PATH_LEN + 256];
+    ctx->brief = true; /* one line per run, then the comparison */
     for (int i = 0; i < n_runs && first != DMZ_EXIT_USAGE; i++) {
         char name[220];
         sub_dir_name(runs, i, name, sizeof name);

@@ -119,6 +119,7 @@ typedef struct rpt_ctx {
     char plots_dir[RPT_PATH_LEN];
     rpt_paper paper;
     bool quiet;
+    bool brief;             /* print each run's page, not its figures */
     bool no_gnuplot;        /* posix_spawnp said ENOENT once: skip the rest */
 } rpt_ctx;
 
