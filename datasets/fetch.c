@@ -34,7 +34,7 @@ typedef struct progress {
     bool drawn;
 } progress;
 
-/* State of one attempt (one curl_easy_perform). */
+/* One download; the fields from offset to stalled are reset for each attempt. */
 typedef struct transfer {
     CURL *curl;
     const char *part;
@@ -295,13 +295,6 @@ static int run_attempts(const dmz_fetch_request *req, transfer *t, dmz_fetch_sta
     }
 }
 
-static bool hex_ok(const char *hex, size_t len) {
-    if (strlen(hex) != len) return false;
-    for (size_t i = 0; i < len; i++)
-        if (!strchr("0123456789abcdefABCDEF", hex[i])) return false;
-    return true;
-}
-
 static int verify_and_place(const dmz_fetch_request *req, const char *part, dmz_fetch_stats *stats,
                             char *err) {
     if (dmz_looks_like_html(part)) {
@@ -329,9 +322,9 @@ static int verify_and_place(const dmz_fetch_request *req, const char *part, dmz_
 static int check_request(const dmz_fetch_request *req, char *part, size_t len, char *err) {
     if (!req || !req->url || !req->dest_path)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: a URL and a destination are required");
-    if (req->expect_sha256 && !hex_ok(req->expect_sha256, 64))
+    if (req->expect_sha256 && !dmz_is_hex(req->expect_sha256, 64))
         return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: --sha256 '%s' is not 64 hex digits", req->expect_sha256);
-    if (req->expect_md5 && !hex_ok(req->expect_md5, 32))
+    if (req->expect_md5 && !dmz_is_hex(req->expect_md5, 32))
         return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: MD5 '%s' is not 32 hex digits", req->expect_md5);
     if ((size_t)snprintf(part, len, "%s.part", req->dest_path) >= len)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: destination path too long: %s", req->dest_path);

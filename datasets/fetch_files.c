@@ -1,5 +1,6 @@
 /* datasets/fetch_files.c — small file helpers of `dmzbench fetch`: checksums,
  * sniffing what a download is, names from URLs. */
+#include <ctype.h>
 #include <errno.h>
 #include <nettle/md5.h>
 #include <nettle/sha2.h>
@@ -18,6 +19,13 @@ void dmz_hex(const unsigned char *digest, size_t n, char *out) {
         out[2 * i + 1] = digits[digest[i] & 15];
     }
     out[2 * n] = '\0';
+}
+
+bool dmz_is_hex(const char *s, size_t len) {
+    if (strlen(s) != len) return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isxdigit((unsigned char)s[i])) return false;
+    return true;
 }
 
 int dmz_hash_file(const char *path, char sha256_hex[65], char md5_hex[33], char *err) {

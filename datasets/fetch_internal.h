@@ -58,6 +58,7 @@ bool dmz_curl_network_down(int curl_code, long http_status);
 /* SHA-256 (and MD5 when md5_hex is non-NULL) of a file, one pass. */
 int dmz_hash_file(const char *path, char sha256_hex[65], char md5_hex[33], char *err);
 void dmz_hex(const unsigned char *digest, size_t n, char *out);
+bool dmz_is_hex(const char *s, size_t len);  /* exactly len hex digits */
 /* The file starts with "PK\3\4". */
 bool dmz_is_zip(const char *path);
 /* The file starts (after blanks) with "<!DOCTYPE html" or "<html". */

@@ -1,6 +1,5 @@
 /* datasets/fetch_sources.c — the manifest of download sources (sources.ini,
  * parsed with inih; the format is described at the top of that file). */
-#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdarg.h>
@@ -82,13 +81,6 @@ static dmz_source *source_for(parse_state *ps, const char *section) {
     return s;
 }
 
-static bool is_hex(const char *s, size_t len) {
-    if (strlen(s) != len) return false;
-    for (size_t i = 0; i < len; i++)
-        if (!isxdigit((unsigned char)s[i])) return false;
-    return true;
-}
-
 static int add_members(parse_state *ps, dmz_source *s, const char *value) {
     char copy[DMZ_URL_LEN];
     snprintf(copy, sizeof copy, "%s", value);
@@ -107,10 +99,10 @@ static int set_file_key(parse_state *ps, dmz_source *s, const char *key, const c
             return fail(ps, "name '%s' must be a plain file name", value);
         snprintf(f->name, sizeof f->name, "%s", value);
     } else if (strcmp(key, "md5") == 0) {
-        if (!is_hex(value, 32)) return fail(ps, "md5 '%s' is not 32 hex digits", value);
+        if (!dmz_is_hex(value, 32)) return fail(ps, "md5 '%s' is not 32 hex digits", value);
         snprintf(f->md5, sizeof f->md5, "%s", value);
     } else if (strcmp(key, "sha256") == 0) {
-        if (!is_hex(value, 64)) return fail(ps, "sha256 '%s' is not 64 hex digits", value);
+        if (!dmz_is_hex(value, 64)) return fail(ps, "sha256 '%s' is not 64 hex digits", value);
         snprintf(f->sha256, sizeof f->sha256, "%s", value);
     } else {
         char *end = NULL;
