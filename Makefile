@@ -64,11 +64,15 @@ endif
 NVCC ?= $(shell command -v nvcc 2>/dev/null || { [ -x $(CUDA_HOME)/bin/nvcc ] && echo $(CUDA_HOME)/bin/nvcc; })
 CUDA_HOME ?= /usr/local/cuda
 have = $(if $(NO_$(1)),no (NO_$(1)=1),$(2))
-CFG_CUDA  := $(call have,CUDA,$(if $(NVCC),yes ($(NVCC); no .cu sources yet),no (nvcc not found; set NVCC or CUDA_HOME)))
+NVCC_VERSION := $(if $(NVCC),$(shell $(NVCC) --version 2>/dev/null | sed -n 's/.*release \([0-9.]*\).*/\1/p'))
+NVCC_MAJOR := $(firstword $(subst ., ,$(NVCC_VERSION)))
+# CUDA 13 dropped Pascal (sm_61: TITAN Xp, GTX 1080 Ti); those sites need CUDA 11.8 or 12.x.
+CUDA_PASCAL_NOTE := $(if $(filter 13 14 15,$(NVCC_MAJOR)),cannot target Pascal sm_61 (TITAN Xp / 1080 Ti need CUDA 11.8 or 12.x),can target Pascal sm_61)
+CFG_CUDA  := $(call have,CUDA,$(if $(NVCC),yes (nvcc $(NVCC_VERSION) at $(NVCC): $(CUDA_PASCAL_NOTE); no .cu sources yet),no (nvcc not found; set NVCC or CUDA_HOME)))
 CFG_MPI   := $(call have,MPI,$(if $(shell command -v mpicc 2>/dev/null),yes (mpicc; not used yet),no (mpicc not found: apt-get install libopenmpi-dev)))
 CFG_PAPI  := $(call have,PAPI,$(if $(shell $(PKG_CONFIG) --exists papi 2>/dev/null && echo y),yes (not used yet),no (apt-get install libpapi-dev)))
 CFG_HWLOC := $(call have,HWLOC,$(if $(shell $(PKG_CONFIG) --exists hwloc 2>/dev/null && echo y),yes (not used yet),no (apt-get install libhwloc-dev)))
-CFG_NVML  := $(call have,NVML,$(if $(wildcard $(CUDA_HOME)/include/nvml.h),yes (not used yet),no (nvml.h not under $(CUDA_HOME))))
+CFG_NVML  := $(call have,NVML,$(if $(wildcard $(CUDA_HOME)/include/nvml.h /usr/include/nvml.h),yes (not used yet),no (nvml.h not found under $(CUDA_HOME)/include or /usr/include: the cuda-nvml-dev package has it)))
 
 config:
 	@echo "dmzbench build configuration ($(BUILD)/, git $(GIT_REV))"
