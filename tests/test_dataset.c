@@ -477,7 +477,7 @@ static void test_data_dir_precedence(void **state) {
     char keep[512] = "";
     if (saved) snprintf(keep, sizeof keep, "%s", saved);
     unsetenv("DMZBENCH_DATA_DIR");
-    assert_string_equal(dmz_data_dir(NULL), "datasets/cache");
+    assert_string_equal(dmz_data_dir(NULL), DMZ_SOURCE_DIR "/datasets/cache");
     setenv("DMZBENCH_DATA_DIR", "/srv/data", 1);
     assert_string_equal(dmz_data_dir(NULL), "/srv/data");
     assert_string_equal(dmz_data_dir(""), "/srv/data");
