@@ -1,5 +1,6 @@
 /* dmzbench: train the paper's network on EMNIST on one node or across sites,
  * and record time, bandwidth and counters. See README.md. */
+#include <curl/curl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +50,9 @@ static int fetch_main(int argc, char **argv) {
         return DMZ_EXIT_USAGE;
     }
     char err[DMZ_ERR_LEN];
+    curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread: it is not thread-safe */
     int rc = dmz_fetch_dataset(&opt, err);
+    curl_global_cleanup();
     if (rc) fprintf(stderr, "dmzbench fetch: %s\n", err);
     return rc;
 }
