@@ -172,6 +172,29 @@ static void test_sources_in_order(void **state) {
     free(zip);
 }
 
+/* Kaggle's CSVs have no published checksum: a fetched set is checked by
+ * structure, and a well-formed but short one fails the fetch. */
+static void test_structure_check(void **state) {
+    fixture *fx = *state;
+    char row[800 * 4] = "3", *p = row + 1;
+    for (int i = 0; i < 784; i++) p += sprintf(p, ",%d", i % 256);
+    char csv[sizeof row * 2 + 2];
+    snprintf(csv, sizeof csv, "%s\n%s\n", row, row);
+    fx->h = httpd_start(&(httpd_config){.files = {{.path = "/emnist-balanced-train.csv", .body = csv, .len = strlen(csv)},
+                                                  {.path = "/emnist-balanced-test.csv", .body = csv, .len = strlen(csv)}}});
+    assert_non_null(fx->h);
+    char train[128], test[128], text[1024], manifest[512], err[DMZ_ERR_LEN] = "";
+    httpd_url(fx->h, "/emnist-balanced-train.csv", train, sizeof train);
+    httpd_url(fx->h, "/emnist-balanced-test.csv", test, sizeof test);
+    snprintf(text, sizeof text, "[emnist-balanced mirror]\nformat = csv\nurl = %s\nurl = %s\n", train, test);
+    assert_true(fs_write(in_dir(fx, "short.ini"), text, strlen(text)));
+    snprintf(manifest, sizeof manifest, "%s", fx->path);
+    dmz_fetch_options opt = {.dataset = "emnist-balanced", .data_dir = fx->dir, .manifest = manifest, .quiet = true};
+    assert_int_equal(dmz_fetch_dataset(&opt, err), DMZ_EXIT_FAIL);
+    assert_non_null(strstr(err, "2 train / 2 test rows"));
+    assert_non_null(strstr(err, "112800 / 18800"));
+}
+
 static void test_zip_lacks_member(void **state) {
     fixture *fx = *state;
     fs_member m[] = {{"inner/toy-a.bin", "aaaa", 4}};
@@ -280,6 +303,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_manifest_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sources_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_zip_lacks_member, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_structure_check, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unknown_dataset, setup, teardown),
         cmocka_unit_test_setup_teardown(test_url_zip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_url_csv, setup, teardown),
