@@ -5,20 +5,15 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/dmz.h"
 #include "datasets/datasets.h"
+#include "tests/support.h"
 
 static char tmpdir[] = "/tmp/dmz_test_csv_XXXXXX";
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 static int make_tmpdir(void **state) {
     (void)state;
@@ -27,7 +22,8 @@ static int make_tmpdir(void **state) {
 
 static int remove_tmpdir(void **state) {
     (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fs_rm_rf(tmpdir);
+    return 0;
 }
 
 static int pixel_value(int row, int p) { return (p * 7 + row * 13) % 256; }

@@ -17,7 +17,7 @@
 #include "common/dmz.h"
 #include "datasets/fetch.h"
 #include "datasets/fetch_internal.h"
-#include "tests/fetch_support.h"
+#include "tests/support.h"
 #include "tests/httpd.h"
 
 enum { BODY_LEN = 1 << 20 };

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,13 +14,9 @@
 
 #include "common/dmz.h"
 #include "datasets/datasets.h"
+#include "tests/support.h"
 
 static char tmpdir[] = "/tmp/dmz_test_idx_XXXXXX";
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-    (void)st, (void)flag, (void)ftw;
-    return remove(path);
-}
 
 static int make_tmpdir(void **state) {
     (void)state;
@@ -30,7 +25,8 @@ static int make_tmpdir(void **state) {
 
 static int remove_tmpdir(void **state) {
     (void)state;
-    return nftw(tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    fs_rm_rf(tmpdir);
+    return 0;
 }
 
 static uint8_t pixel_value(int n, int p) { return (uint8_t)(p * 3 + n * 101); }

@@ -17,6 +17,7 @@
 
 #include "bench/train.h"
 #include "common/dmz.h"
+#include "tests/support.h"
 
 static int train_once(const char *data, int steps, int warmup, uint64_t seed, int threads, dmz_rep_result *r) {
     char err[DMZ_ERR_LEN];
@@ -102,18 +103,6 @@ static int run_dmzbench(const char *args) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = calloc((size_t)n + 1, 1);
-    if (fread(s, 1, (size_t)n, f) != (size_t)n) n = 0;
-    fclose(f);
-    return s;
-}
-
 /* The single run directory under root (skips index.csv and dot files). */
 static int find_run_dir(const char *root, char *out, size_t len) {
     DIR *d = opendir(root);
@@ -130,9 +119,9 @@ static int find_run_dir(const char *root, char *out, size_t len) {
 }
 
 static char *read_in(const char *dir, const char *file) {
-    char path[8192];
+    char path[8400];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    char *s = slurp(path);
+    char *s = (char *)fs_slurp(path, NULL);
     if (!s) fprintf(stderr, "missing %s\n", path);
     return s;
 }
@@ -196,7 +185,7 @@ static void test_result_directory_is_complete(void **state) {
     assert_non_null(strstr(cJSON_GetObjectItem(meta, "gpus")->valuestring, "unavailable: "));
     char index_path[8192];
     snprintf(index_path, sizeof index_path, "%s/index.csv", root);
-    char *index = slurp(index_path);
+    char *index = (char *)fs_slurp(index_path, NULL);
     assert_non_null(index);
     assert_non_null(strstr(index, strrchr(dir, '/') + 1));
     if (system("command -v gnuplot >/dev/null") == 0) {
@@ -207,8 +196,7 @@ static void test_result_directory_is_complete(void **state) {
     }
     free(summary), free(steps), free(log), free(status), free(stats), free(meta_text), free(index);
     cJSON_Delete(meta);
-    snprintf(args, sizeof args, "rm -rf %s", root);
-    assert_int_equal(system(args), 0);
+    fs_rm_rf(root);
 }
 
 static void test_failed_run_says_why(void **state) {
@@ -231,8 +219,7 @@ static void test_failed_run_says_why(void **state) {
     snprintf(args, sizeof args, "train --steps -5 --out %s", root);
     assert_int_equal(run_dmzbench(args), 2);
     assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
-    snprintf(args, sizeof args, "rm -rf %s", root);
-    assert_int_equal(system(args), 0);
+    fs_rm_rf(root);
 }
 
 int main(void) {

@@ -1,6 +1,6 @@
-/* tests/fetch_support.h — small file helpers shared by the fetch tests. */
-#ifndef DMZ_TEST_FETCH_SUPPORT_H
-#define DMZ_TEST_FETCH_SUPPORT_H
+/* tests/support.h — small file helpers shared by the tests (linked into each). */
+#ifndef DMZ_TEST_SUPPORT_H
+#define DMZ_TEST_SUPPORT_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -10,7 +10,7 @@
 void fs_hash_buffer(const void *data, size_t len, char sha256_hex[65], char md5_hex[33]);
 unsigned char *fs_random_bytes(size_t len, uint64_t seed);   /* malloc'd, deterministic */
 bool fs_exists(const char *path);
-unsigned char *fs_slurp(const char *path, size_t *len);      /* malloc'd, NUL-terminated; NULL if absent */
+unsigned char *fs_slurp(const char *path, size_t *len);      /* malloc'd, NUL-terminated; NULL if absent; len may be NULL */
 bool fs_file_is(const char *path, const void *data, size_t len);
 bool fs_write(const char *path, const void *data, size_t len);
 void fs_rm_rf(const char *path);

@@ -1,5 +1,5 @@
-/* tests/fetch_support.c — see fetch_support.h. */
-#include "tests/fetch_support.h"
+/* tests/support.c — see support.h. */
+#include "tests/support.h"
 
 #include <ftw.h>
 #include <nettle/md5.h>
@@ -52,8 +52,9 @@ unsigned char *fs_slurp(const char *path, size_t *len) {
     long n = ftell(f);
     rewind(f);
     unsigned char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    *len = p ? fread(p, 1, (size_t)n, f) : 0;
-    if (p) p[*len] = '\0';
+    size_t got = p ? fread(p, 1, (size_t)n, f) : 0;
+    if (p) p[got] = '\0';
+    if (len) *len = got;
     fclose(f);
     return p;
 }
