@@ -3,6 +3,7 @@
 #include "bench/report.h"
 
 #include "bench/report_impl.h"
+#include "bench/results.h"
 
 #include <errno.h>
 #include <math.h>
@@ -27,25 +28,11 @@ void rpt_csv_field(char *out, size_t len, const char *src) {
     if (len > 0) out[n] = '\0';
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
+/* The same statistics the runner writes into stats.csv (results.h). */
 void rpt_spread_of(const double *values, int n, rpt_spread *out) {
-    *out = (rpt_spread){0, NAN, NAN, NAN};
-    double *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
-    if (!v) return;
-    for (int i = 0; i < n; i++)
-        if (!isnan(values[i])) v[out->n++] = values[i];
-    if (out->n > 0) {
-        qsort(v, (size_t)out->n, sizeof *v, cmp_double);
-        int m = out->n / 2;
-        out->median = (out->n % 2) ? v[m] : 0.5 * (v[m - 1] + v[m]);
-        out->min = v[0];
-        out->max = v[out->n - 1];
-    }
-    free(v);
+    dmz_stat st;
+    dmz_stat_compute(&st, "", values, n);
+    *out = (rpt_spread){st.n, st.median, st.min, st.max};
 }
 
 int rpt_relpath(const char *from_dir, const char *to, char *out, size_t len, char *err) {
