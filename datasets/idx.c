@@ -11,7 +11,7 @@
 #include <string.h>
 #include <zlib.h>
 
-enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801, GZ_BUFFER = 1 << 20 };
+enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801, GZ_BUFFER = 1 << 20, BODY_FIRST = 64 << 20 };
 /* Far more than any image set; stops a corrupt count from asking for terabytes. */
 #define IDX_MAX_COUNT 100000000u
 
@@ -72,20 +72,41 @@ static int idx_header(idx_file *f, uint32_t magic, const char *const *names, uin
     return DMZ_OK;
 }
 
-/* Reads exactly len bytes of records, then checks nothing follows them. */
-static int idx_body(idx_file *f, void *buf, size_t len, uint32_t count, const char *unit) {
-    size_t got;
-    int rc = idx_read(f, buf, len, &got);
-    if (rc) return rc;
-    if (got < len)
-        return dmz_errorf(f->err, DMZ_EXIT_USAGE,
-                          "%s: truncated: the data ends after %zu of %zu bytes (header field 'count' says %u %s)",
-                          f->path, got, len, count, unit);
+/* Reads exactly len bytes of records into a buffer (*out, NULL on error) that
+ * grows as the data comes, so that a corrupt 'count' in a small file is
+ * reported as truncated rather than first asking for gigabytes; then checks
+ * nothing follows the records. */
+static int idx_body(idx_file *f, uint8_t **out, size_t len, uint32_t count, const char *unit) {
+    uint8_t *buf = NULL;
+    size_t got = 0, cap = 0;
+    int rc = DMZ_OK;
+    while (rc == DMZ_OK && got == cap && cap < len) {
+        size_t grow = cap > BODY_FIRST ? cap : BODY_FIRST;
+        cap = len - cap > grow ? cap + grow : len;
+        uint8_t *more = realloc(buf, cap);
+        if (!more) {
+            rc = dmz_errorf(f->err, DMZ_EXIT_FAIL, "%s: out of memory for %u %s", f->path, count, unit);
+            break;
+        }
+        buf = more;
+        size_t n;
+        rc = idx_read(f, buf + got, cap - got, &n);
+        got += n;
+    }
+    if (rc == DMZ_OK && got < len)
+        rc = dmz_errorf(f->err, DMZ_EXIT_USAGE,
+                        "%s: truncated: the data ends after %zu of %zu bytes (header field 'count' says %u %s)",
+                        f->path, got, len, count, unit);
     uint8_t extra;
-    rc = idx_read(f, &extra, 1, &got);
+    if (rc == DMZ_OK) rc = idx_read(f, &extra, 1, &got);
     if (rc == DMZ_OK && got)
         rc = dmz_errorf(f->err, DMZ_EXIT_USAGE, "%s: data goes on after the %u %s that header field 'count' says",
                         f->path, count, unit);
+    if (rc != DMZ_OK) {
+        free(buf);
+        buf = NULL;
+    }
+    *out = buf;
     return rc;
 }
 
@@ -103,11 +124,7 @@ static int read_images(const char *path, bool transpose, uint8_t **images, uint3
     if (rc == DMZ_OK && (dims[0] == 0 || dims[0] > IDX_MAX_COUNT))
         rc = dmz_errorf(err, DMZ_EXIT_USAGE, "%s: header field 'count': %u images, expected 1..%u", path, dims[0],
                         IDX_MAX_COUNT);
-    size_t bytes = (size_t)dims[0] * DMZ_IMG_PIXELS;
-    *images = rc == DMZ_OK ? malloc(bytes) : NULL;
-    if (rc == DMZ_OK && !*images)
-        rc = dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory for %u images", path, dims[0]);
-    if (rc == DMZ_OK) rc = idx_body(&f, *images, bytes, dims[0], "images");
+    if (rc == DMZ_OK) rc = idx_body(&f, images, (size_t)dims[0] * DMZ_IMG_PIXELS, dims[0], "images");
     gzclose(f.gz);
     if (rc == DMZ_OK && transpose) ds_transpose_images(*images, dims[0]);
     *count = dims[0];
@@ -123,9 +140,7 @@ static int read_labels(const char *path, int num_classes, uint8_t **labels, uint
     if (rc == DMZ_OK && (*count == 0 || *count > IDX_MAX_COUNT))
         rc = dmz_errorf(err, DMZ_EXIT_USAGE, "%s: header field 'count': %u labels, expected 1..%u", path, *count,
                         IDX_MAX_COUNT);
-    *labels = rc == DMZ_OK ? malloc(*count) : NULL;
-    if (rc == DMZ_OK && !*labels) rc = dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
-    if (rc == DMZ_OK) rc = idx_body(&f, *labels, *count, *count, "labels");
+    if (rc == DMZ_OK) rc = idx_body(&f, labels, *count, *count, "labels");
     gzclose(f.gz);
     int max = num_classes == DMZ_CLASSES_INFER ? 255 : num_classes - 1;
     for (uint32_t i = 0; rc == DMZ_OK && i < *count; i++)

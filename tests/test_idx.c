@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -189,6 +190,33 @@ static void test_cut_gzip_stream(void **state) {
     assert_non_null(strstr(err, "cut-images.gz: "));
 }
 
+/* A header that claims 100 million images (78 GB) over a file of one image: an
+ * input error, found without first allocating what the header claims. The
+ * address space is capped at what the process uses plus 1 GiB (not under
+ * ASan, whose shadow memory needs more), so the test does not depend on how
+ * much memory the machine has. */
+static void test_huge_count_in_small_file(void **state) {
+    (void)state;
+    blob im = images_blob(0x803, 100000000, DMZ_IMG_SIDE, 1), lb = labels_blob(0x801, 1, 1);
+    struct rlimit saved;
+    assert_int_equal(getrlimit(RLIMIT_AS, &saved), 0);
+#ifndef __SANITIZE_ADDRESS__
+    unsigned long pages = 0;
+    FILE *statm = fopen("/proc/self/statm", "r");
+    assert_non_null(statm);
+    assert_int_equal(fscanf(statm, "%lu", &pages), 1);
+    fclose(statm);
+    struct rlimit cap = saved;
+    cap.rlim_cur = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + (1ul << 30);
+    if (saved.rlim_cur == RLIM_INFINITY || cap.rlim_cur < saved.rlim_cur)
+        assert_int_equal(setrlimit(RLIMIT_AS, &cap), 0);
+#endif
+    EXPECT("huge-images", &im, "huge-labels", &lb,
+           "huge-images: truncated: the data ends after 784 of 78400000000 bytes",
+           "header field 'count' says 100000000 images");
+    assert_int_equal(setrlimit(RLIMIT_AS, &saved), 0);
+}
+
 static void test_trailing_data(void **state) {
     (void)state;
     blob im = images_blob(0x803, 2, DMZ_IMG_SIDE, 3), lb = labels_blob(0x801, 2, 2);
@@ -228,6 +256,7 @@ int main(void) {
         cmocka_unit_test(test_truncated_data),
         cmocka_unit_test(test_truncated_gzip_data),
         cmocka_unit_test(test_cut_gzip_stream),
+        cmocka_unit_test(test_huge_count_in_small_file),
         cmocka_unit_test(test_trailing_data),
         cmocka_unit_test(test_count_mismatch),
         cmocka_unit_test(test_label_out_of_range),
