@@ -157,8 +157,10 @@ static void print_stats(const run_state *st, const dmz_stat *stats) {
     if (st->cfg->quiet || st->n_reps == 0) return;
     for (int k = 0; k < N_STATS; k++) {
         if (stats[k].n == 0) continue;
-        printf("# %-16s median %12.6g  min %12.6g  max %12.6g  stddev %10.3g  (n=%d)\n", stats[k].metric,
-               stats[k].median, stats[k].min, stats[k].max, stats[k].stddev, stats[k].n);
+        char stddev[32] = "NA"; /* one repetition has no spread */
+        if (stats[k].n > 1) snprintf(stddev, sizeof stddev, "%.3g", stats[k].stddev);
+        printf("# %-16s median %12.6g  min %12.6g  max %12.6g  stddev %10s  (n=%d)\n", stats[k].metric,
+               stats[k].median, stats[k].min, stats[k].max, stddev, stats[k].n);
     }
 }
 
