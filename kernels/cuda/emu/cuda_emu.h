@@ -1,0 +1,296 @@
+/* kernels/cuda/emu/cuda_emu.h — runs the project's CUDA C kernels on the CPU, so
+ * that every kernel is tested in CI on machines without a GPU.
+ *
+ * The same .cu file is compiled by nvcc (for the GPU) and by g++ as C++17 with
+ * this header force-included (`g++ -x c++ -include kernels/cuda/emu/cuda_emu.h
+ * -DDMZ_CUDA_EMU`). What it provides:
+ *
+ *   - the qualifiers (__global__, __device__, __host__, __forceinline__, ...);
+ *   - dim3/uint3, and threadIdx/blockIdx/blockDim/gridDim as macros reading the
+ *     emulated thread that is running now;
+ *   - __shared__ as `static thread_local`: the threads of a block are coroutines
+ *     (ucontext) on one OS thread, so they all see the same variable; blocks of a
+ *     grid run one after another, so each block has it to itself;
+ *   - __syncthreads(): a barrier over every (not exited) thread of the block;
+ *     the calling coroutine yields to the block's scheduler until all arrived;
+ *   - __syncwarp, __shfl*_sync, __ballot/any/all_sync: barriers scoped to the lanes
+ *     named in the mask (never the whole block: a warp-level operation executed
+ *     by some warps only must not wait for the others);
+ *   - atomics, a few float intrinsics, and the runtime calls the backend uses
+ *     (cudaMalloc/Free/Memcpy/Memset, device queries, errors) on host memory;
+ *   - dmz_emu::launch, which DMZ_LAUNCH (kernels/cuda/common.cuh) calls where nvcc
+ *     would use <<<grid, block, shmem>>>; dynamic shared memory comes through
+ *     DMZ_EMU_DYNAMIC_SHARED (DMZ_DYNAMIC_SHARED in common.cuh).
+ *
+ * Stricter than a GPU where that is cheap: a launch with a bad configuration
+ * sets the error cudaGetLastError reports; a deadlock (threads waiting at
+ * barriers that can never complete), a warp operation whose mask names an
+ * exited lane, or a lane calling a warp operation with a mask that leaves
+ * itself out abort with the kernel, block and threads involved; cudaMemcpy
+ * checks that device-side ranges lie inside one cudaMalloc'd buffer; new device
+ * memory and dynamic shared memory are filled with 0xff bytes (NaN as floats),
+ * so a kernel that reads what it never wrote is not saved by a lucky zero.
+ * Threads of a block run one at a time between barriers, in thread order in
+ * even blocks and backwards in odd ones, so a missing __syncthreads between a
+ * shared-memory write and another thread's read shows up as a wrong answer.
+ *
+ * Not emulated: streams, events, textures, cooperative groups, dynamic
+ * parallelism, memory-model subtleties (blocks never run concurrently, every
+ * write is visible at once), resource limits beyond threads per block and
+ * dynamic shared memory (registers, static shared memory). Static __shared__
+ * variables keep the previous block's values (a GPU leaves them undefined).
+ */
+#ifndef DMZ_CUDA_EMU_H
+#define DMZ_CUDA_EMU_H
+
+#ifndef __cplusplus
+#error "cuda_emu.h is C++: compile .cu files with g++ -x c++"
+#endif
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
+/* ---------------------------------------------------------------- qualifiers */
+#define __global__
+#define __device__
+#define __host__
+#define __constant__
+#define __forceinline__ inline __attribute__((always_inline))
+#define __noinline__ __attribute__((noinline))
+#define __launch_bounds__(...)
+#define __align__(n) __attribute__((aligned(n)))
+#define __shared__ static thread_local
+
+/* ---------------------------------------------------------------- built-in types */
+struct uint3 {
+    unsigned x, y, z;
+};
+
+struct dim3 {
+    unsigned x, y, z;
+    constexpr dim3(unsigned vx = 1, unsigned vy = 1, unsigned vz = 1) : x(vx), y(vy), z(vz) {}
+};
+
+constexpr int warpSize = 32;
+
+namespace dmz_emu {
+/* What a kernel can see of the thread and block running now. */
+struct thread_info {
+    uint3 tid;
+    unsigned lane, warp; /* lane within the warp, warp within the block */
+};
+struct block_info {
+    uint3 idx;
+    dim3 dim, grid;
+};
+/* The thread and block running now. Functions, not `extern thread_local`
+ * variables: GCC's UBSan null check on such a variable's address can misfire
+ * after the linker relaxes the TLS access (the check reads flags that the
+ * relaxed instruction no longer sets). `pure`: within a barrier-free stretch of
+ * a kernel the compiler may reuse the answer; across a barrier it cannot. */
+__attribute__((pure)) const thread_info *this_thread();
+__attribute__((pure)) const block_info *this_block();
+} // namespace dmz_emu
+
+#define threadIdx (::dmz_emu::this_thread()->tid)
+#define blockIdx (::dmz_emu::this_block()->idx)
+#define blockDim (::dmz_emu::this_block()->dim)
+#define gridDim (::dmz_emu::this_block()->grid)
+
+/* ---------------------------------------------------------------- synchronisation */
+namespace dmz_emu {
+void block_barrier();
+/* Waits until every existing lane named in mask has arrived (with the same mask). */
+void warp_barrier(unsigned mask);
+/* Two-phase warp exchange: publish one value (up to 8 bytes), wait for the lanes
+ * in mask, read the warp's slots; then warp_exchange_end, so that no lane
+ * overwrites its slot before the others have read it. */
+const uint64_t *warp_exchange_begin(unsigned mask, uint64_t mine);
+void warp_exchange_end(unsigned mask);
+/* Lanes of the current warp that exist (a block's last warp may be partial). */
+unsigned warp_existing_lanes();
+void *dynamic_shared();
+
+template <class T> inline T shuffle_from(unsigned mask, T var, int src) {
+    static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle: up to 8-byte plain values");
+    uint64_t mine = 0;
+    memcpy(&mine, &var, sizeof(T));
+    const uint64_t *slots = warp_exchange_begin(mask, mine);
+    T out = var; /* a source lane outside the warp or the mask: CUDA leaves it undefined; we return var */
+    if (src >= 0 && src < 32 && (mask & warp_existing_lanes() & (1u << src))) memcpy(&out, &slots[src], sizeof(T));
+    warp_exchange_end(mask);
+    return out;
+}
+} // namespace dmz_emu
+
+inline void __syncthreads() { dmz_emu::block_barrier(); }
+inline void __syncwarp(unsigned mask = 0xffffffffu) { dmz_emu::warp_barrier(mask); }
+inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+template <class T> inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
+    int lane = (int)dmz_emu::this_thread()->lane;
+    return dmz_emu::shuffle_from(mask, var, (lane & ~(width - 1)) + (src_lane & (width - 1)));
+}
+template <class T> inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+    int lane = (int)dmz_emu::this_thread()->lane;
+    int src = (lane & (width - 1)) < (int)delta ? lane : lane - (int)delta;
+    return dmz_emu::shuffle_from(mask, var, src);
+}
+template <class T> inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+    int lane = (int)dmz_emu::this_thread()->lane;
+    int src = (lane & (width - 1)) + (int)delta >= width ? lane : lane + (int)delta;
+    return dmz_emu::shuffle_from(mask, var, src);
+}
+template <class T> inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
+    int lane = (int)dmz_emu::this_thread()->lane;
+    int src = lane ^ lane_mask;
+    if (src > (lane | (width - 1))) src = lane; /* later groups are out of reach */
+    return dmz_emu::shuffle_from(mask, var, src);
+}
+inline unsigned __ballot_sync(unsigned mask, int pred) {
+    const uint64_t *slots = dmz_emu::warp_exchange_begin(mask, pred != 0);
+    unsigned lanes = mask & dmz_emu::warp_existing_lanes(), out = 0;
+    for (int i = 0; i < 32; i++)
+        if ((lanes & (1u << i)) && slots[i]) out |= 1u << i;
+    dmz_emu::warp_exchange_end(mask);
+    return out;
+}
+inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
+inline int __all_sync(unsigned mask, int pred) {
+    return __ballot_sync(mask, pred) == (mask & dmz_emu::warp_existing_lanes());
+}
+
+/* ---------------------------------------------------------------- atomics */
+template <class T> inline T dmz_emu_atomic_rmw(T *p, T v, T (*op)(T, T)) {
+    T old, want;
+    __atomic_load(p, &old, __ATOMIC_RELAXED);
+    do want = op(old, v);
+    while (!__atomic_compare_exchange(p, &old, &want, false, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+    return old;
+}
+inline int atomicAdd(int *p, int v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline unsigned atomicAdd(unsigned *p, unsigned v) { return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST); }
+inline unsigned long long atomicAdd(unsigned long long *p, unsigned long long v) {
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
+inline float atomicAdd(float *p, float v) {
+    return dmz_emu_atomic_rmw<float>(p, v, [](float a, float b) { return a + b; });
+}
+inline double atomicAdd(double *p, double v) {
+    return dmz_emu_atomic_rmw<double>(p, v, [](double a, double b) { return a + b; });
+}
+inline int atomicMax(int *p, int v) {
+    return dmz_emu_atomic_rmw<int>(p, v, [](int a, int b) { return a > b ? a : b; });
+}
+inline int atomicMin(int *p, int v) {
+    return dmz_emu_atomic_rmw<int>(p, v, [](int a, int b) { return a < b ? a : b; });
+}
+inline int atomicExch(int *p, int v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+inline int atomicCAS(int *p, int compare, int v) {
+    __atomic_compare_exchange_n(p, &compare, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return compare;
+}
+inline unsigned atomicCAS(unsigned *p, unsigned compare, unsigned v) {
+    __atomic_compare_exchange_n(p, &compare, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return compare;
+}
+
+/* ---------------------------------------------------------------- math intrinsics */
+inline float __expf(float x) { return expf(x); }
+inline float __logf(float x) { return logf(x); }
+inline float __fdividef(float a, float b) { return a / b; }
+inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
+inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
+template <class T> inline T __ldg(const T *p) { return *p; }
+
+/* ---------------------------------------------------------------- runtime API */
+enum cudaError_t {
+    cudaSuccess = 0,
+    cudaErrorInvalidValue = 1,
+    cudaErrorMemoryAllocation = 2,
+    cudaErrorInvalidConfiguration = 9,
+    cudaErrorInvalidDevicePointer = 17,
+    cudaErrorInvalidMemcpyDirection = 21,
+    cudaErrorNoDevice = 100,
+    cudaErrorInvalidDevice = 101,
+    cudaErrorLaunchFailure = 719,
+};
+typedef cudaError_t cudaError;
+
+enum cudaMemcpyKind {
+    cudaMemcpyHostToHost = 0,
+    cudaMemcpyHostToDevice = 1,
+    cudaMemcpyDeviceToHost = 2,
+    cudaMemcpyDeviceToDevice = 3,
+    cudaMemcpyDefault = 4,
+};
+
+struct cudaDeviceProp {
+    char name[256];
+    size_t totalGlobalMem;
+    size_t sharedMemPerBlock;
+    int warpSize;
+    int maxThreadsPerBlock;
+    int maxThreadsDim[3];
+    int maxGridSize[3];
+    int major, minor;
+    int multiProcessorCount;
+};
+
+/* C++ linkage on purpose: these never clash with libcudart's C symbols when a
+ * binary links both the emulated and the real backend. */
+cudaError_t cudaMalloc(void **ptr, size_t bytes);
+template <class T> inline cudaError_t cudaMalloc(T **ptr, size_t bytes) {
+    return cudaMalloc(reinterpret_cast<void **>(ptr), bytes);
+}
+cudaError_t cudaFree(void *ptr);
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind);
+cudaError_t cudaMemset(void *ptr, int value, size_t bytes);
+cudaError_t cudaDeviceSynchronize();
+cudaError_t cudaGetLastError();
+cudaError_t cudaPeekAtLastError();
+const char *cudaGetErrorString(cudaError_t err);
+const char *cudaGetErrorName(cudaError_t err);
+cudaError_t cudaGetDeviceCount(int *count);
+cudaError_t cudaGetDevice(int *device);
+cudaError_t cudaSetDevice(int device);
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device);
+cudaError_t cudaRuntimeGetVersion(int *version); /* 0: no CUDA runtime here */
+cudaError_t cudaDriverGetVersion(int *version);  /* 0: no driver here */
+
+/* ---------------------------------------------------------------- launches */
+namespace dmz_emu {
+typedef void (*body_fn)(void *ctx);
+/* Runs body(ctx) once per thread of every block; sets the last error instead on a
+ * bad configuration (as a GPU launch would). */
+void run_grid(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, body_fn body, void *ctx);
+
+/* Arguments are converted to the kernel's parameter types once, at launch, and
+ * every thread gets its own copy: by-value parameters as in CUDA. */
+template <class... P, class... A>
+void launch(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, void (*kernel)(P...), A &&...args) {
+    static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
+    struct frame {
+        void (*k)(P...);
+        std::tuple<std::decay_t<P>...> args;
+    } f{kernel, std::tuple<std::decay_t<P>...>(std::forward<A>(args)...)};
+    run_grid(kernel_name, grid, block, shmem,
+             [](void *p) {
+                 frame *fr = static_cast<frame *>(p);
+                 std::apply(fr->k, fr->args);
+             },
+             &f);
+}
+} // namespace dmz_emu
+
+#define DMZ_EMU_DYNAMIC_SHARED(T, name) T *name = static_cast<T *>(::dmz_emu::dynamic_shared())
+
+#endif
