@@ -1,0 +1,122 @@
+/* kernels/cuda/common.cuh — what every kernel file shares: the launch macro,
+ * error checks, warp and block reductions, grid sizing.
+ *
+ * Every .cu file here is compiled twice: by nvcc for the GPU, and by g++ as C++
+ * with kernels/cuda/emu/cuda_emu.h force-included and DMZ_CUDA_EMU defined, so
+ * that the same kernels run on the CPU in CI. Kernels are therefore written in
+ * the subset both understand: launches only through DMZ_LAUNCH, dynamic shared
+ * memory only through DMZ_DYNAMIC_SHARED, warp operations with explicit masks
+ * (*_sync), and blocks whose size is a multiple of 32 wherever warps cooperate. */
+#ifndef DMZ_CUDA_COMMON_CUH
+#define DMZ_CUDA_COMMON_CUH
+
+#ifdef DMZ_CUDA_EMU
+#include "kernels/cuda/emu/cuda_emu.h"
+#else
+#include <cuda_runtime.h>
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "kernels/cuda/cuda_ops.h"
+
+/* ---------------------------------------------------------------- errors */
+/* A failed CUDA call is a bug or a broken device: say where, on which host, and stop. */
+static inline void dmz_cuda_fail(const char *what, cudaError_t e, const char *file, int line) {
+    char host[256] = "?";
+    gethostname(host, sizeof host - 1);
+    fprintf(stderr, "[%s] %s:%d: %s failed: %s (%s)\n", host, file, line, what, cudaGetErrorString(e),
+            cudaGetErrorName(e));
+    fflush(stderr);
+    abort();
+}
+
+#define DMZ_CUDA_CHECK(call)                                                                                          \
+    do {                                                                                                              \
+        cudaError_t dmz_err_ = (call);                                                                                \
+        if (dmz_err_ != cudaSuccess) dmz_cuda_fail(#call, dmz_err_, __FILE__, __LINE__);                              \
+    } while (0)
+
+/* After every launch: a bad configuration or a failed earlier kernel shows here.
+ * (Faults inside a kernel surface at the next synchronising call; run with
+ * CUDA_LAUNCH_BLOCKING=1 to pin them on the kernel that caused them.) */
+static inline void dmz_launch_check(const char *kernel, const char *file, int line) {
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return;
+    char what[160];
+    snprintf(what, sizeof what, "launch of kernel %s", kernel);
+    dmz_cuda_fail(what, e, file, line);
+}
+
+/* The one way kernels are launched: <<<grid, block, shmem>>> under nvcc, the
+ * emulator otherwise; either way followed by the launch check. */
+#ifdef DMZ_CUDA_EMU
+#define DMZ_LAUNCH(kernel, grid, block, shmem, ...)                                                                   \
+    do {                                                                                                              \
+        ::dmz_emu::launch(#kernel, (grid), (block), (shmem), kernel, __VA_ARGS__);                                    \
+        dmz_launch_check(#kernel, __FILE__, __LINE__);                                                                \
+    } while (0)
+#define DMZ_DYNAMIC_SHARED(T, name) DMZ_EMU_DYNAMIC_SHARED(T, name)
+#else
+#define DMZ_LAUNCH(kernel, grid, block, shmem, ...)                                                                   \
+    do {                                                                                                              \
+        kernel<<<(grid), (block), (shmem)>>>(__VA_ARGS__);                                                            \
+        dmz_launch_check(#kernel, __FILE__, __LINE__);                                                                \
+    } while (0)
+#define DMZ_DYNAMIC_SHARED(T, name)                                                                                   \
+    extern __shared__ __align__(16) unsigned char dmz_dynamic_smem_[];                                                \
+    T *name = reinterpret_cast<T *>(dmz_dynamic_smem_)
+#endif
+
+/* Loop unrolling is a hint for nvcc; g++ (the emulator) would warn about the pragma. */
+#ifdef DMZ_CUDA_EMU
+#define DMZ_UNROLL
+#else
+#define DMZ_UNROLL _Pragma("unroll")
+#endif
+
+/* ---------------------------------------------------------------- sizes */
+#define DMZ_FULL_MASK 0xffffffffu
+
+static inline unsigned dmz_ceil_div(size_t n, size_t d) { return (unsigned)((n + d - 1) / d); }
+
+/* Blocks for an elementwise kernel over n items with a grid-stride loop: enough
+ * to fill any current GPU, never more than the items need. */
+static inline unsigned dmz_elementwise_blocks(size_t n, unsigned threads) {
+    unsigned blocks = dmz_ceil_div(n, threads);
+    const unsigned max_blocks = 4096;
+    return blocks == 0 ? 1 : (blocks > max_blocks ? max_blocks : blocks);
+}
+
+/* ---------------------------------------------------------------- reductions */
+static __device__ __forceinline__ float dmz_warp_sum(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(DMZ_FULL_MASK, v, offset);
+    return v;
+}
+
+static __device__ __forceinline__ float dmz_warp_max(float v) {
+    for (int offset = 16; offset > 0; offset >>= 1) v = fmaxf(v, __shfl_xor_sync(DMZ_FULL_MASK, v, offset));
+    return v;
+}
+
+/* Sum over the block (blockDim.x a multiple of 32, at most 1024, y = z = 1);
+ * every thread must call it; the result is valid in thread 0. A fixed tree:
+ * the same inputs give the same bits on every run. */
+static __device__ __forceinline__ float dmz_block_sum(float v) {
+    __shared__ float warp_sums[32];
+    unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    v = dmz_warp_sum(v);
+    if (lane == 0) warp_sums[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nwarps ? warp_sums[lane] : 0.0f;
+        v = dmz_warp_sum(v);
+    }
+    return v;
+}
+
+#endif

@@ -1,0 +1,40 @@
+/* kernels/cuda/cuda_ops.h — the cuda backend's ops, one .cu file each (the
+ * twins of kernels/cpu/cpu_ops.h). Private to kernels/cuda/; every pointer is
+ * device memory; every op only queues work (the backend's sync waits).
+ *
+ * The emulated build (DMZ_CUDA_EMU) compiles the same sources again for the CPU;
+ * its entry points get their own names so that one binary can link both builds. */
+#ifndef DMZ_CUDA_OPS_H
+#define DMZ_CUDA_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kernels/cuda/cuda_backend.h"
+
+#ifdef DMZ_CUDA_EMU
+#define cuda_u8_to_float cuda_emu_u8_to_float
+#define cuda_dense_forward cuda_emu_dense_forward
+#define cuda_dense_backward cuda_emu_dense_backward
+#define cuda_relu_forward cuda_emu_relu_forward
+#define cuda_relu_backward cuda_emu_relu_backward
+#define cuda_softmax_xent_forward cuda_emu_softmax_xent_forward
+#define cuda_softmax_xent_backward cuda_emu_softmax_xent_backward
+#define cuda_reduce_sum cuda_emu_reduce_sum
+#define cuda_count_correct cuda_emu_count_correct
+#define cuda_adam_update cuda_emu_adam_update
+#endif
+
+void cuda_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
+void cuda_dense_forward(float *out, const float *inp, const float *w, const float *bias, int B, int C, int OC);
+void cuda_dense_backward(float *dinp, float *dw, float *dbias, const float *dout, const float *inp, const float *w,
+                         int B, int C, int OC);
+void cuda_relu_forward(float *out, const float *inp, size_t n);
+void cuda_relu_backward(float *dinp, const float *dout, const float *out, size_t n);
+void cuda_softmax_xent_forward(float *probs, float *losses, const float *logits, const int32_t *labels, int B, int V);
+void cuda_softmax_xent_backward(float *dlogits, const float *probs, const int32_t *labels, int B, int V);
+void cuda_reduce_sum(float *out, const float *in, size_t n);
+void cuda_count_correct(float *out, const float *probs, const int32_t *labels, int B, int V);
+void cuda_adam_update(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp);
+
+#endif
