@@ -234,4 +234,4 @@ clean:
 	rm -rf build build-san
 
 help:
-	@sed -n '2,12p' Makefile
+	@sed -n '2,13p' Makefile
