@@ -126,7 +126,7 @@ ifneq ($(USE_CUDA),)
   ifneq ($(CUDA_TOO_OLD),)
     $(error CUDA_ARCH="$(CUDA_ARCH)": nvcc $(NVCC_VERSION) cannot target $(CUDA_TOO_OLD:%=sm_%) (CUDA 13 starts at Turing, sm_75). Pascal GPUs (TITAN Xp, GTX 1080 Ti) need CUDA 11.8 or 12.x: point NVCC/CUDA_HOME at one, or build with NO_CUDA=1)
   endif
-  CFLAGS_ALL += -DDMZ_HAVE_CUDA
+  CFLAGS_ALL += -DDMZ_HAVE_CUDA '-DDMZ_NVCC_VERSION="$(NVCC_VERSION)"' '-DDMZ_CUDA_ARCH="$(CUDA_ARCH)"'
   LDLIBS_ALL += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
   GPU_TEST_BIN := $(BUILD)/tests/test_cuda_gpu
 endif
@@ -173,7 +173,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(LIBS)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
 
 # ---------------------------------------------------------------- CUDA rules (variables above)
-$(BUILD)/obj/kernels/backend.o $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
+$(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o \
+  $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
 
 $(BUILD)/obj-cuda/%.o: %.cu
 	@mkdir -p $(dir $@)

@@ -48,12 +48,26 @@ static void print_datasets(void) {
     }
 }
 
+static void print_gpus(void) {
+    printf("gpus\n");
+    cJSON *gpus = dmz_meta_gpus();
+    if (cJSON_IsString(gpus)) printf("  %s\n", gpus->valuestring);
+    cJSON *g;
+    cJSON_ArrayForEach(g, gpus) {
+        char *text = cJSON_PrintUnformatted(g);
+        printf("  %s\n", text);
+        free(text);
+    }
+    cJSON_Delete(gpus);
+}
+
 int dmz_info_main(void) {
     print_host();
     print_backends();
+    print_gpus();
     printf("counters\n");
     printf("  %-8s unavailable: PAPI support is not built yet\n", "papi");
-    printf("  %-8s unavailable: no CUDA backend in this build\n", "nvml");
+    printf("  %-8s unavailable: NVML support is not built yet\n", "nvml");
     printf("topology\n  unavailable: hwloc support is not built yet\n");
     print_datasets();
     return DMZ_OK;

@@ -9,6 +9,9 @@
 #include <unistd.h>
 
 #include "common/dmz.h"
+#ifdef DMZ_HAVE_CUDA
+#include "kernels/cuda/cuda_backend.h"
+#endif
 
 #ifndef DMZ_GIT_REV
 #define DMZ_GIT_REV "unknown"
@@ -98,9 +101,48 @@ static cJSON *config_json(const dmz_train_config *c) {
 }
 
 static cJSON *unavailable(const char *reason) {
-    char text[512];
+    char text[600];
     snprintf(text, sizeof text, "unavailable: %s", reason);
     return cJSON_CreateString(text);
+}
+
+#ifdef DMZ_HAVE_CUDA
+static cJSON *gpu_json(const dmz_gpu_info *g) {
+    cJSON *o = cJSON_CreateObject();
+    char cc[16], version[32];
+    cJSON_AddNumberToObject(o, "index", g->index);
+    cJSON_AddStringToObject(o, "name", g->name);
+    snprintf(cc, sizeof cc, "%d.%d", g->cc_major, g->cc_minor);
+    cJSON_AddStringToObject(o, "compute_capability", cc);
+    cJSON_AddNumberToObject(o, "sms", g->sms);
+    cJSON_AddNumberToObject(o, "memory_bytes", g->memory_bytes);
+    cJSON_AddNumberToObject(o, "l2_bytes", g->l2_bytes);
+    cJSON_AddNumberToObject(o, "memory_bus_bits", g->memory_bus_bits);
+    cJSON_AddStringToObject(o, "pci_bus_id", g->pci_bus_id);
+    snprintf(version, sizeof version, "%d.%d", g->runtime_version / 1000, g->runtime_version % 1000 / 10);
+    cJSON_AddStringToObject(o, "cuda_runtime", version);
+    snprintf(version, sizeof version, "%d.%d", g->driver_version / 1000, g->driver_version % 1000 / 10);
+    cJSON_AddStringToObject(o, "cuda_driver", version);
+    cJSON_AddItemToObject(o, "clocks", unavailable("read through NVML, which is not built yet"));
+    return o;
+}
+#endif
+
+/* Every CUDA device this process sees, or why there is none. */
+cJSON *dmz_meta_gpus(void) {
+#ifdef DMZ_HAVE_CUDA
+    char reason[512];
+    if (!dmz_cuda_available(reason, sizeof reason)) return unavailable(reason);
+    cJSON *list = cJSON_CreateArray();
+    for (int d = 0; d < dmz_cuda_device_count(); d++) {
+        dmz_gpu_info g;
+        if (dmz_cuda_gpu_info(d, &g, reason, sizeof reason)) cJSON_AddItemToArray(list, gpu_json(&g));
+        else cJSON_AddItemToArray(list, unavailable(reason));
+    }
+    return list;
+#else
+    return unavailable("this build has no CUDA (nvcc not found at build time, or NO_CUDA=1)");
+#endif
 }
 
 cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const dmz_rundir *rd,
@@ -115,13 +157,17 @@ cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const 
     cJSON *build = cJSON_AddObjectToObject(m, "build");
     cJSON_AddStringToObject(build, "version", DMZ_VERSION);
     cJSON_AddStringToObject(build, "git_revision", DMZ_GIT_REV);
-    cJSON_AddStringToObject(build, "cuda", "not built: this build has the cpu backend only");
+#ifdef DMZ_HAVE_CUDA
+    cJSON_AddStringToObject(build, "cuda", "nvcc " DMZ_NVCC_VERSION ", CUDA_ARCH " DMZ_CUDA_ARCH);
+#else
+    cJSON_AddStringToObject(build, "cuda", "not built (nvcc not found at build time, or NO_CUDA=1)");
+#endif
     cJSON_AddItemToObject(m, "host", dmz_meta_host());
-    cJSON_AddItemToObject(m, "gpus", unavailable("not probed: this build has no CUDA backend yet"));
+    cJSON_AddItemToObject(m, "gpus", dmz_meta_gpus());
     cJSON_AddItemToObject(m, "topology", unavailable("hwloc support is not built yet"));
     cJSON *counters = cJSON_AddObjectToObject(m, "counters");
     cJSON_AddItemToObject(counters, "papi", unavailable("PAPI support is not built yet"));
-    cJSON_AddItemToObject(counters, "nvml", unavailable("no CUDA backend in this build"));
+    cJSON_AddItemToObject(counters, "nvml", unavailable("NVML support is not built yet"));
     cJSON *mpi = cJSON_AddObjectToObject(m, "mpi");
     cJSON_AddNumberToObject(mpi, "size", 1);
     cJSON *ranks = cJSON_AddArrayToObject(mpi, "ranks");

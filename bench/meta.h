@@ -10,6 +10,9 @@
 
 /* The host part (also printed by `dmzbench info`). */
 cJSON *dmz_meta_host(void);
+/* Every CUDA device (name, compute capability, SMs, memory, PCI, versions), or
+ * the string "unavailable: <reason>". */
+cJSON *dmz_meta_gpus(void);
 /* Everything known before training: argv, config, build, host, devices, env. */
 cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const dmz_rundir *rd,
                       const char *site);

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test program in DIR (cmocka binaries named test_*), one after the
-# other, and ends with one line: "N passed, N failed" (counted in test cases).
+# other, and ends with one line: "N passed, N failed, N skipped" (test cases).
 set -u
 dir=${1:?usage: tests/run.sh BUILD/tests}
-passed=0 failed=0 failed_names=()
+passed=0 failed=0 skipped=0 failed_names=()
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 for t in "$dir"/test_*; do
@@ -15,10 +15,13 @@ for t in "$dir"/test_*; do
   secs=$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')
   p=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$log" | awk '{s+=$NF} END{print s+0}')
   f=$(grep -Eo '^\[  FAILED  \] [0-9]+' "$log" | awk '{s+=$NF} END{print s+0}')
+  k=$(grep -Eo '^\[  SKIPPED \] [0-9]+' "$log" | awk '{s+=$NF} END{print s+0}')
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi   # crashed before cmocka could count
-  passed=$((passed + p)); failed=$((failed + f))
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + k))
   if [ "$rc" -eq 0 ] && [ "$f" -eq 0 ]; then
-    printf '  ok    %-24s %3d cases  %6ss\n' "$name" "$p" "$secs"
+    note=""
+    [ "$k" -gt 0 ] && note=" ($k skipped: $(grep -m1 -iE 'skip|no CUDA device' "$log" | cut -c1-120))"
+    printf '  ok    %-24s %3d cases  %6ss%s\n' "$name" "$p" "$secs" "$note"
   else
     printf '  FAIL  %-24s %3d failed %6ss (exit %d)\n' "$name" "$f" "$secs" "$rc"
     sed 's/^/        | /' "$log" | tail -n 60
@@ -26,5 +29,5 @@ for t in "$dir"/test_*; do
   fi
 done
 [ ${#failed_names[@]} -gt 0 ] && echo "failed: ${failed_names[*]}"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

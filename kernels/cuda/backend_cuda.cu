@@ -104,3 +104,42 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_count_correct,
     cuda_adam_update,
 };
+
+#ifndef DMZ_CUDA_EMU
+/* Provenance for meta.json. Clocks, power and temperature come from NVML
+ * (not built yet): cudaDeviceProp lost its clock fields in CUDA 13. */
+extern "C" int dmz_cuda_device_count(void) {
+    int count = 0;
+    if (cudaGetDeviceCount(&count) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    return count;
+}
+
+extern "C" int dmz_cuda_gpu_info(int device, dmz_gpu_info *g, char *reason, size_t len) {
+    cudaDeviceProp p;
+    cudaError_t e = cudaGetDeviceProperties(&p, device);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(reason, len, "cudaGetDeviceProperties(%d): %s", device, cudaGetErrorString(e));
+        return 0;
+    }
+    memset(g, 0, sizeof *g);
+    g->index = device;
+    snprintf(g->name, sizeof g->name, "%s", p.name);
+    g->cc_major = p.major;
+    g->cc_minor = p.minor;
+    g->sms = p.multiProcessorCount;
+    g->memory_bytes = (double)p.totalGlobalMem;
+    g->l2_bytes = p.l2CacheSize;
+    g->memory_bus_bits = p.memoryBusWidth;
+    if (cudaDeviceGetPCIBusId(g->pci_bus_id, (int)sizeof g->pci_bus_id, device) != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(g->pci_bus_id, sizeof g->pci_bus_id, "unavailable");
+    }
+    cudaRuntimeGetVersion(&g->runtime_version);
+    cudaDriverGetVersion(&g->driver_version);
+    return 1;
+}
+#endif

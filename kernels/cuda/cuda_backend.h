@@ -23,6 +23,20 @@ extern const dmz_backend dmz_backend_cuda;
 /* 1 when a CUDA device can be used; else 0 and the runtime's reason in reason. */
 int dmz_cuda_available(char *reason, size_t len);
 
+/* What meta.json records of a device (nvcc builds only). */
+typedef struct dmz_gpu_info {
+    int index;
+    char name[256];
+    int cc_major, cc_minor, sms;
+    double memory_bytes;
+    int l2_bytes, memory_bus_bits;
+    char pci_bus_id[32];
+    int runtime_version, driver_version; /* e.g. 12040 = 12.4 */
+} dmz_gpu_info;
+int dmz_cuda_device_count(void);
+/* 1 and *g filled, or 0 with the reason. */
+int dmz_cuda_gpu_info(int device, dmz_gpu_info *g, char *reason, size_t len);
+
 extern const dmz_backend dmz_backend_cuda_emu;
 int dmz_cuda_emu_available(char *reason, size_t len); /* always 1 */
 
