@@ -1,9 +1,7 @@
-/* datasets/fetch_files.c — small file helpers of `dmzbench fetch`: checksums,
- * sniffing what a download is, names from URLs. */
+/* datasets/fetch_files.c — small file helpers of `dmzbench fetch`: sniffing
+ * what a download is, names from URLs (checksums: sha256.c). */
 #include <ctype.h>
 #include <errno.h>
-#include <nettle/md5.h>
-#include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,52 +10,11 @@
 #include "common/dmz.h"
 #include "datasets/fetch_internal.h"
 
-void dmz_hex(const unsigned char *digest, size_t n, char *out) {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[digest[i] >> 4];
-        out[2 * i + 1] = digits[digest[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 bool dmz_is_hex(const char *s, size_t len) {
     if (strlen(s) != len) return false;
     for (size_t i = 0; i < len; i++)
         if (!isxdigit((unsigned char)s[i])) return false;
     return true;
-}
-
-int dmz_hash_file(const char *path, char sha256_hex[65], char md5_hex[33], char *err) {
-    enum { CHUNK = 1 << 20 };
-    FILE *f = fopen(path, "rb");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot open: %s", path, strerror(errno));
-    unsigned char *buf = malloc(CHUNK);
-    if (!buf) {
-        fclose(f);
-        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
-    }
-    struct sha256_ctx sha;
-    struct md5_ctx md5;
-    sha256_init(&sha);
-    md5_init(&md5);
-    size_t n;
-    while ((n = fread(buf, 1, CHUNK, f)) > 0) {
-        sha256_update(&sha, n, buf);
-        if (md5_hex) md5_update(&md5, n, buf);
-    }
-    int bad = ferror(f);
-    free(buf);
-    fclose(f);
-    if (bad) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: read error", path);
-    unsigned char digest[SHA256_DIGEST_SIZE];
-    sha256_digest(&sha, SHA256_DIGEST_SIZE, digest);
-    dmz_hex(digest, SHA256_DIGEST_SIZE, sha256_hex);
-    if (md5_hex) {
-        md5_digest(&md5, MD5_DIGEST_SIZE, digest);
-        dmz_hex(digest, MD5_DIGEST_SIZE, md5_hex);
-    }
-    return DMZ_OK;
 }
 
 static size_t read_head(const char *path, char *buf, size_t len) {

@@ -55,7 +55,7 @@ bool dmz_kaggle_userpwd(char *out, size_t len);
 /* A libcurl failure that means "no route to the server" (DNS, connect). */
 bool dmz_curl_network_down(int curl_code, long http_status);
 
-/* SHA-256 (and MD5 when md5_hex is non-NULL) of a file, one pass. */
+/* SHA-256 (and MD5 when md5_hex is non-NULL) of a file, one pass (sha256.c). */
 int dmz_hash_file(const char *path, char sha256_hex[65], char md5_hex[33], char *err);
 void dmz_hex(const unsigned char *digest, size_t n, char *out);
 bool dmz_is_hex(const char *s, size_t len);  /* exactly len hex digits */

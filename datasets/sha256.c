@@ -1,11 +1,13 @@
-/* datasets/sha256.c — SHA-256 of files and listings (nettle), and the fast
- * checksum that guards the binary cache. */
+/* datasets/sha256.c — SHA-256 (and MD5) of files and listings (nettle), for the
+ * loader and the fetcher alike, and the fast checksum that guards the binary cache. */
 #include "datasets/internal.h"
 #include "common/dmz.h"
+#include "datasets/fetch_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <nettle/md5.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,38 +16,68 @@
 
 enum { READ_CHUNK = 1 << 20 };
 
+void dmz_hex(const unsigned char *digest, size_t n, char *out) {
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = digits[digest[i] >> 4];
+        out[2 * i + 1] = digits[digest[i] & 15];
+    }
+    out[2 * n] = '\0';
+}
+
 static void digest_to_hex(struct sha256_ctx *ctx, char hex[65]) {
     uint8_t digest[SHA256_DIGEST_SIZE];
     sha256_digest(ctx, sizeof digest, digest);
-    for (int i = 0; i < SHA256_DIGEST_SIZE; i++) snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+    dmz_hex(digest, SHA256_DIGEST_SIZE, hex);
 }
 
-int dmz_sha256_file(const char *path, char hex[65], char *err) {
+/* One pass over the file: SHA-256, and MD5 when md5_hex is non-NULL. A file
+ * that cannot be read is an error with the given exit code. */
+static int hash_file(const char *path, char sha256_hex[65], char md5_hex[33], int code, char *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0) return dmz_errorf(err, code, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = malloc(READ_CHUNK);
     if (!buf) {
         close(fd);
         return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
     }
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-    struct sha256_ctx ctx;
-    sha256_init(&ctx);
+    struct sha256_ctx sha;
+    struct md5_ctx md5;
+    sha256_init(&sha);
+    md5_init(&md5);
     int rc = DMZ_OK;
     for (;;) {
         ssize_t n = read(fd, buf, READ_CHUNK);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
-            rc = dmz_errorf(err, DMZ_EXIT_USAGE, "%s: read failed: %s", path, strerror(errno));
+            rc = dmz_errorf(err, code, "%s: read failed: %s", path, strerror(errno));
             break;
         }
         if (n == 0) break;
-        sha256_update(&ctx, (size_t)n, buf);
+        sha256_update(&sha, (size_t)n, buf);
+        if (md5_hex) md5_update(&md5, (size_t)n, buf);
     }
     free(buf);
     close(fd);
-    if (rc == DMZ_OK) digest_to_hex(&ctx, hex);
-    return rc;
+    if (rc != DMZ_OK) return rc;
+    digest_to_hex(&sha, sha256_hex);
+    if (md5_hex) {
+        uint8_t digest[MD5_DIGEST_SIZE];
+        md5_digest(&md5, sizeof digest, digest);
+        dmz_hex(digest, MD5_DIGEST_SIZE, md5_hex);
+    }
+    return DMZ_OK;
+}
+
+/* A data set's source: unreadable is an input error. */
+int dmz_sha256_file(const char *path, char hex[65], char *err) {
+    return hash_file(path, hex, NULL, DMZ_EXIT_USAGE, err);
+}
+
+/* A download: unreadable means the run failed. */
+int dmz_hash_file(const char *path, char sha256_hex[65], char md5_hex[33], char *err) {
+    return hash_file(path, sha256_hex, md5_hex, DMZ_EXIT_FAIL, err);
 }
 
 void ds_sha256_hex(const void *data, size_t len, char hex[65]) {
