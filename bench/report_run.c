@@ -68,23 +68,7 @@ static void meta_fields(rpt_run *run, const cJSON *root) {
 }
 
 static int read_text(const char *path, char **out, char *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char chunk[8192];
-    size_t n;
-    while (mem && (n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, mem);
-    bool bad = ferror(f) || !mem;
-    fclose(f);
-    if (mem) fclose(mem);
-    if (bad) {
-        free(text);
-        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot read", path);
-    }
-    *out = text;
-    return DMZ_OK;
+    return dmz_read_file(path, (size_t)64 << 20, out, NULL, err);
 }
 
 static int json_error(const char *path, const char *text, const char *at, char *err) {

@@ -167,26 +167,6 @@ int dmz_write_stats_csv(const dmz_rundir *rd, const dmz_stat *stats, int n_stats
     return close_checked(f, rd, "stats.csv", err);
 }
 
-static char *read_whole(const char *path, size_t *len) {
-    FILE *f = fopen(path, "r");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t cap = 0, n = 0, r;
-    do {
-        if (n + 4096 > cap) {
-            cap = cap ? cap * 2 : 65536;
-            char *nb = realloc(buf, cap);
-            if (!nb) break;
-            buf = nb;
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-    } while (r > 0);
-    fclose(f);
-    *len = n;
-    return buf;
-}
-
 static const char INDEX_HEADER[] =
     "run,started_utc,status,model,backend,mode,ranks,steps,batch,reps,dataset,"
     "wall_s_median,samples_per_s_median,test_accuracy_median,dir\n";
@@ -200,7 +180,15 @@ int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *s
     if (!lf) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create: %s", lock, strerror(errno));
     flock(fileno(lf), LOCK_EX);
     size_t old_len = 0;
-    char *old = read_whole(path, &old_len);
+    char *old = NULL;
+    if (access(path, F_OK) == 0) { /* an index that exists but cannot be read is not silently replaced */
+        int rc = dmz_read_file(path, (size_t)1 << 30, &old, &old_len, err);
+        if (rc) {
+            flock(fileno(lf), LOCK_UN);
+            fclose(lf);
+            return rc;
+        }
+    }
     char *row = NULL;
     size_t row_len = 0;
     FILE *m = open_memstream(&row, &row_len);

@@ -143,6 +143,46 @@ int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *
     return DMZ_OK;
 }
 
+int dmz_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int rc = DMZ_OK;
+    for (;;) {
+        if (n == cap) {
+            size_t want = cap ? cap * 2 : 65536;
+            if (want > max_bytes + 1) want = max_bytes + 1;
+            char *grown = want > cap ? realloc(buf, want + 1) : NULL;
+            if (!grown) {
+                rc = n > max_bytes ? dmz_errorf(err, DMZ_EXIT_USAGE, "%s: larger than %zu bytes", path, max_bytes)
+                                   : dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
+                break;
+            }
+            buf = grown;
+            cap = want;
+        }
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (got > 0) continue;
+        if (ferror(f)) rc = dmz_errorf(err, DMZ_EXIT_FAIL, "%s: read failed", path);
+        break;
+    }
+    fclose(f);
+    if (rc == DMZ_OK && n > max_bytes) rc = dmz_errorf(err, DMZ_EXIT_USAGE, "%s: larger than %zu bytes", path, max_bytes);
+    if (rc != DMZ_OK) {
+        free(buf);
+        return rc;
+    }
+    if (!buf) buf = malloc(1);
+    if (!buf) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
+    buf[n] = '\0';
+    *out = buf;
+    if (len) *len = n;
+    return DMZ_OK;
+}
+
 int dmz_mkdirs(const char *path, char *err) {
     char buf[4096];
     size_t n = strlen(path);

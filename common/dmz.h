@@ -41,6 +41,9 @@ bool dmz_progress_enabled(bool quiet);
 
 /* Writes `len` bytes to `path` atomically: `path.tmp.PID`, fsync, rename. */
 int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *err);
+/* Reads a whole file into a malloc'd, NUL-terminated buffer (*len may be NULL).
+ * Cannot open, or larger than max_bytes: DMZ_EXIT_USAGE; a read error: DMZ_EXIT_FAIL. */
+int dmz_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err);
 /* mkdir -p */
 int dmz_mkdirs(const char *path, char *err);
 

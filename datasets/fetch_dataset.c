@@ -81,15 +81,9 @@ static void record_file(fetch_ctx *c, const char *name, const char *from, double
 }
 
 static cJSON *load_record(const char *path) {
-    FILE *f = fopen(path, "rb");
     char *text = NULL;
-    size_t len = 0;
-    if (f) {
-        text = calloc(1, 1 << 20);
-        len = text ? fread(text, 1, (1 << 20) - 1, f) : 0;
-        fclose(f);
-    }
-    cJSON *j = len ? cJSON_Parse(text) : NULL;  /* unreadable: start again, the files are the truth */
+    cJSON *j = dmz_read_file(path, (size_t)1 << 20, &text, NULL, NULL) == DMZ_OK ? cJSON_Parse(text) : NULL;
+    /* unreadable: start again, the files are the truth */
     free(text);
     return cJSON_IsObject(j) ? j : (cJSON_Delete(j), cJSON_CreateObject());
 }

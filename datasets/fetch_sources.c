@@ -142,16 +142,10 @@ static int on_key(void *user, const char *section, const char *key, const char *
 }
 
 static int read_manifest(const char *path, char **text, char *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open the sources manifest: %s", path, strerror(errno));
-    char *buf = malloc(MAX_MANIFEST_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_MANIFEST_BYTES + 1, f) : 0;
-    fclose(f);
-    if (!buf || n > MAX_MANIFEST_BYTES) {
-        free(buf);
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: too large or out of memory", path);
-    }
-    buf[n] = '\0';
+    char *buf;
+    char why[DMZ_ERR_LEN];
+    int rc = dmz_read_file(path, MAX_MANIFEST_BYTES, &buf, NULL, why);
+    if (rc) return dmz_errorf(err, rc, "the sources manifest %s", why);
     int line = 1;
     for (const char *p = buf; *p; line++) {
         size_t len = strcspn(p, "\n");
