@@ -10,12 +10,6 @@ void dmz_progress_init(dmz_progress *p, bool quiet, int reps, int total_steps) {
                         .last_accuracy = NAN};
 }
 
-static void format_eta(char *out, size_t len, double s) {
-    if (!isfinite(s) || s < 0) s = 0;
-    int t = (int)(s + 0.5);
-    snprintf(out, len, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
-}
-
 void dmz_progress_step(dmz_progress *p, int rep, int step, double loss, double elapsed_s) {
     if (!p->enabled) return;
     double now = dmz_now_s();
@@ -23,7 +17,7 @@ void dmz_progress_step(dmz_progress *p, int rep, int step, double loss, double e
     p->last_draw_s = now;
     double rate = elapsed_s > 0 ? step / elapsed_s : 0;
     char eta[32], acc[32] = "";
-    format_eta(eta, sizeof eta, rate > 0 ? (p->total_steps - step) / rate : 0);
+    dmz_format_eta(rate > 0 ? (p->total_steps - step) / rate : -1, eta, sizeof eta);
     if (isfinite(p->last_accuracy)) snprintf(acc, sizeof acc, "  test acc %.4f", p->last_accuracy);
     fprintf(stderr, "\r  rep %d/%d  step %6d/%d  loss %9.4f%s  %8.1f steps/s  ETA %s \033[K", rep + 1,
             p->reps, step, p->total_steps, loss, acc, rate, eta);

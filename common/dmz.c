@@ -112,6 +112,15 @@ bool dmz_progress_enabled(bool quiet) {
     return isatty(STDERR_FILENO);
 }
 
+void dmz_format_eta(double seconds, char *out, size_t len) {
+    if (!(seconds >= 0 && seconds <= 99 * 3600.0)) {
+        snprintf(out, len, "--");
+        return;
+    }
+    int t = (int)(seconds + 0.5);
+    snprintf(out, len, "%d:%02d:%02d", t / 3600, t / 60 % 60, t % 60);
+}
+
 int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *err) {
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());

@@ -39,6 +39,9 @@ void dmz_rng_shuffle(dmz_rng *rng, uint32_t *idx, size_t n);
  * the user did not ask for --quiet. */
 bool dmz_progress_enabled(bool quiet);
 
+/* A time left for progress lines: "h:mm:ss", or "--" when unknown (negative, NaN, > 99 h). */
+void dmz_format_eta(double seconds, char *out, size_t len);
+
 /* Writes `len` bytes to `path` atomically: `path.tmp.PID`, fsync, rename. */
 int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *err);
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (*len may be NULL).

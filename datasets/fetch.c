@@ -59,12 +59,6 @@ static curl_off_t file_size(const char *path) {
     return stat(path, &st) == 0 ? (curl_off_t)st.st_size : -1;
 }
 
-static void format_eta(double s, char *out, size_t len) {
-    if (s < 0 || s > 99 * 3600) snprintf(out, len, "--");
-    else if (s >= 3600) snprintf(out, len, "%dh%02dm", (int)(s / 3600), (int)(s / 60) % 60);
-    else snprintf(out, len, "%dm%02ds", (int)(s / 60), (int)s % 60);
-}
-
 static void progress_draw(progress *p, double offset, double total, double now, bool final) {
     double t = dmz_now_s();
     if (!p->on || (!final && t - p->last_draw < 0.1)) return;  /* at most ~10 redraws a second */
@@ -72,8 +66,8 @@ static void progress_draw(progress *p, double offset, double total, double now, 
     double elapsed = t - p->t0, rate = elapsed > 0 ? now / elapsed : 0, done = offset + now;
     if (total > 0) {
         char eta[32];
-        format_eta(rate > 0 ? (offset + total - done) / rate : -1, eta, sizeof eta);
-        fprintf(stderr, "\r  %-30.30s %9.1f / %.1f MB %5.1f%% %8.1f MB/s  ETA %-7s", p->name,
+        dmz_format_eta(rate > 0 ? (offset + total - done) / rate : -1, eta, sizeof eta);
+        fprintf(stderr, "\r  %-30.30s %9.1f / %.1f MB %5.1f%% %8.1f MB/s  ETA %-8s", p->name,
                 done / 1e6, (offset + total) / 1e6, 100.0 * done / (offset + total), rate / 1e6, eta);
     } else {
         fprintf(stderr, "\r  %-30.30s %9.1f MB %8.1f MB/s", p->name, done / 1e6, rate / 1e6);
