@@ -98,3 +98,17 @@ bool fs_make_zip(const char *path, const fs_member *m, int n) {
     }
     return zip_close(z) == 0;
 }
+
+char fs_tmpdir[64];
+
+int fs_group_make_tmpdir(void **state) {
+    (void)state;
+    snprintf(fs_tmpdir, sizeof fs_tmpdir, "/tmp/dmz_test_XXXXXX");
+    return mkdtemp(fs_tmpdir) ? 0 : -1;
+}
+
+int fs_group_remove_tmpdir(void **state) {
+    (void)state;
+    fs_rm_rf(fs_tmpdir);
+    return 0;
+}

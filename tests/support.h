@@ -15,6 +15,12 @@ bool fs_file_is(const char *path, const void *data, size_t len);
 bool fs_write(const char *path, const void *data, size_t len);
 void fs_rm_rf(const char *path);
 
+/* A cmocka group's scratch directory: fs_tmpdir is made by fs_group_make_tmpdir
+ * (a group setup) and removed with everything in it by fs_group_remove_tmpdir. */
+extern char fs_tmpdir[64];
+int fs_group_make_tmpdir(void **state);
+int fs_group_remove_tmpdir(void **state);
+
 typedef struct fs_member { const char *name; const void *data; size_t len; } fs_member;
 bool fs_make_zip(const char *path, const fs_member *m, int n);  /* libzip; "dir/" entries allowed */
 

@@ -11,24 +11,11 @@
 #include "common/dmz.h"
 #include "tests/support.h"
 
-static char tmpdir[] = "/tmp/dmz_test_common_XXXXXX";
-
-static int make_tmpdir(void **state) {
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_tmpdir(void **state) {
-    (void)state;
-    fs_rm_rf(tmpdir);
-    return 0;
-}
-
 static void test_read_file_limits(void **state) {
     (void)state;
     char path[256], err[DMZ_ERR_LEN], *text;
     size_t len;
-    snprintf(path, sizeof path, "%s/ten", tmpdir);
+    snprintf(path, sizeof path, "%s/ten", fs_tmpdir);
     assert_true(fs_write(path, "0123456789", 10));
     assert_int_equal(dmz_read_file(path, 10, &text, &len, err), DMZ_OK);
     assert_int_equal(len, 10);
@@ -37,12 +24,12 @@ static void test_read_file_limits(void **state) {
     assert_int_equal(dmz_read_file(path, 9, &text, &len, err), DMZ_EXIT_USAGE);
     assert_null(text);
     assert_non_null(strstr(err, "larger than 9 bytes"));
-    snprintf(path, sizeof path, "%s/empty", tmpdir);
+    snprintf(path, sizeof path, "%s/empty", fs_tmpdir);
     assert_true(fs_write(path, "", 0));
     assert_int_equal(dmz_read_file(path, 10, &text, NULL, err), DMZ_OK);
     assert_string_equal(text, "");
     free(text);
-    snprintf(path, sizeof path, "%s/absent", tmpdir);
+    snprintf(path, sizeof path, "%s/absent", fs_tmpdir);
     assert_int_equal(dmz_read_file(path, 10, &text, NULL, err), DMZ_EXIT_USAGE);
     assert_non_null(strstr(err, "absent: cannot open"));
 }
@@ -53,7 +40,7 @@ static void test_read_file_large(void **state) {
     unsigned char *data = fs_random_bytes(N, 9);
     char path[256], err[DMZ_ERR_LEN], *text;
     size_t len;
-    snprintf(path, sizeof path, "%s/big", tmpdir);
+    snprintf(path, sizeof path, "%s/big", fs_tmpdir);
     assert_true(fs_write(path, data, N));
     assert_int_equal(dmz_read_file(path, N, &text, &len, err), DMZ_OK);
     assert_int_equal(len, N);
@@ -66,11 +53,11 @@ static void test_read_file_large(void **state) {
 static void test_write_file_atomic(void **state) {
     (void)state;
     char path[256], err[DMZ_ERR_LEN];
-    snprintf(path, sizeof path, "%s/out.txt", tmpdir);
+    snprintf(path, sizeof path, "%s/out.txt", fs_tmpdir);
     assert_int_equal(dmz_write_file_atomic(path, "first", 5, err), DMZ_OK);
     assert_int_equal(dmz_write_file_atomic(path, "second", 6, err), DMZ_OK);
     assert_true(fs_file_is(path, "second", 6));
-    snprintf(path, sizeof path, "%s/no/such/dir/out.txt", tmpdir);
+    snprintf(path, sizeof path, "%s/no/such/dir/out.txt", fs_tmpdir);
     assert_int_equal(dmz_write_file_atomic(path, "x", 1, err), DMZ_EXIT_FAIL);
     assert_non_null(strstr(err, "cannot create"));
 }
@@ -97,5 +84,5 @@ int main(void) {
         cmocka_unit_test(test_write_file_atomic),
         cmocka_unit_test(test_rng_is_seeded),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+    return cmocka_run_group_tests(tests, fs_group_make_tmpdir, fs_group_remove_tmpdir);
 }

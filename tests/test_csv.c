@@ -13,19 +13,6 @@
 #include "datasets/datasets.h"
 #include "tests/support.h"
 
-static char tmpdir[] = "/tmp/dmz_test_csv_XXXXXX";
-
-static int make_tmpdir(void **state) {
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_tmpdir(void **state) {
-    (void)state;
-    fs_rm_rf(tmpdir);
-    return 0;
-}
-
 static int pixel_value(int row, int p) { return (p * 7 + row * 13) % 256; }
 
 /* A row: label, then npixels fields; pixel `at` (when >= 0) written as `text`. */
@@ -39,7 +26,7 @@ static void put_row(FILE *f, const char *label, int row, int npixels, int at, co
 }
 
 static FILE *create(const char *name, char *path) {
-    snprintf(path, 512, "%s/%s", tmpdir, name);
+    snprintf(path, 512, "%s/%s", fs_tmpdir, name);
     FILE *f = fopen(path, "wb");
     assert_non_null(f);
     return f;
@@ -259,7 +246,7 @@ static void test_inferred_classes_take_any_byte(void **state) {
 static void test_missing_file(void **state) {
     (void)state;
     char path[512], err[DMZ_ERR_LEN];
-    snprintf(path, sizeof path, "%s/absent.csv", tmpdir);
+    snprintf(path, sizeof path, "%s/absent.csv", fs_tmpdir);
     dmz_owned_split s;
     assert_int_equal(dmz_csv_read(path, 47, false, &s, err), DMZ_EXIT_USAGE);
     assert_non_null(strstr(err, "absent.csv: cannot open"));
@@ -288,5 +275,5 @@ int main(void) {
         cmocka_unit_test(test_inferred_classes_take_any_byte),
         cmocka_unit_test(test_missing_file),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+    return cmocka_run_group_tests(tests, fs_group_make_tmpdir, fs_group_remove_tmpdir);
 }

@@ -17,19 +17,6 @@
 #include "datasets/datasets.h"
 #include "tests/support.h"
 
-static char tmpdir[] = "/tmp/dmz_test_idx_XXXXXX";
-
-static int make_tmpdir(void **state) {
-    (void)state;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int remove_tmpdir(void **state) {
-    (void)state;
-    fs_rm_rf(tmpdir);
-    return 0;
-}
-
 static uint8_t pixel_value(int n, int p) { return (uint8_t)(p * 3 + n * 101); }
 
 typedef struct blob {
@@ -64,7 +51,7 @@ static blob labels_blob(uint32_t magic, uint32_t count, int stored) {
 }
 
 static const char *save(const char *name, const blob *b, char *path) {
-    snprintf(path, 512, "%s/%s", tmpdir, name);
+    snprintf(path, 512, "%s/%s", fs_tmpdir, name);
     size_t n = strlen(path);
     if (n > 3 && strcmp(path + n - 3, ".gz") == 0) {
         gzFile g = gzopen(path, "wb");
@@ -239,7 +226,7 @@ static void test_label_out_of_range(void **state) {
 static void test_missing_file(void **state) {
     (void)state;
     char ip[512], err[DMZ_ERR_LEN];
-    snprintf(ip, sizeof ip, "%s/absent-images", tmpdir);
+    snprintf(ip, sizeof ip, "%s/absent-images", fs_tmpdir);
     dmz_owned_split s;
     assert_int_equal(dmz_idx_read(ip, ip, 47, false, &s, err), DMZ_EXIT_USAGE);
     assert_non_null(strstr(err, "absent-images: cannot open"));
@@ -262,5 +249,5 @@ int main(void) {
         cmocka_unit_test(test_label_out_of_range),
         cmocka_unit_test(test_missing_file),
     };
-    return cmocka_run_group_tests(tests, make_tmpdir, remove_tmpdir);
+    return cmocka_run_group_tests(tests, fs_group_make_tmpdir, fs_group_remove_tmpdir);
 }
