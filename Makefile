@@ -15,7 +15,8 @@
 # Debian packages this build needs (make deps installs what is missing).
 DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1g-dev \
                 libcjson-dev nettle-dev libzip-dev libinih-dev libcmocka-dev \
-                gnuplot-nox dataset-fashion-mnist
+                gnuplot-nox dataset-fashion-mnist \
+                $(if $(NO_MPI),,libopenmpi-dev openmpi-bin)
 
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -85,7 +86,13 @@ CFG_CUDA_YES = yes (nvcc $(NVCC_VERSION) at $(NVCC)$(comma) libcudart in $(CUDA_
 CFG_CUDA_NOLIB = no (nvcc $(NVCC_VERSION) at $(NVCC) but no libcudart.so under $(CUDA_HOME); set CUDA_HOME)
 CFG_CUDA  := $(call have,CUDA,$(if $(NVCC),$(if $(CUDA_LIBDIR),$(CFG_CUDA_YES),$(CFG_CUDA_NOLIB)),no (nvcc not found; set NVCC or CUDA_HOME)))
 CFG_CUDA_EMU = yes$(comma) always (kernels/cuda/*.cu on the CPU emulator kernels/cuda/emu$(comma) with $(CXX); tests only)
-CFG_MPI   := $(call have,MPI,$(if $(shell command -v mpicc 2>/dev/null),yes (mpicc; not used yet),no (mpicc not found: apt-get install libopenmpi-dev)))
+# MPI: the C flags and libraries mpicc would use (Open MPI, MPICH: both answer -show*).
+MPICC ?= mpicc
+MPI_FOUND := $(if $(NO_MPI),,$(shell command -v $(MPICC) 2>/dev/null))
+MPI_CFLAGS := $(if $(MPI_FOUND),$(shell $(MPICC) --showme:compile 2>/dev/null || $(MPICC) -compile_info 2>/dev/null | cut -d' ' -f2-))
+MPI_LIBS := $(if $(MPI_FOUND),$(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -link_info 2>/dev/null | cut -d' ' -f2-))
+USE_MPI := $(if $(MPI_FOUND),1)
+CFG_MPI   := $(call have,MPI,$(if $(MPI_FOUND),yes ($(MPICC) at $(MPI_FOUND): --mode sync and async-ps),no ($(MPICC) not found: apt-get install libopenmpi-dev openmpi-bin; only --mode single)))
 CFG_PAPI  := $(call have,PAPI,$(if $(shell $(PKG_CONFIG) --exists papi 2>/dev/null && echo y),yes (not used yet),no (apt-get install libpapi-dev)))
 CFG_HWLOC := $(call have,HWLOC,$(if $(shell $(PKG_CONFIG) --exists hwloc 2>/dev/null && echo y),yes (not used yet),no (apt-get install libhwloc-dev)))
 CFG_NVML  := $(call have,NVML,$(if $(wildcard $(CUDA_HOME)/include/nvml.h /usr/include/nvml.h),yes (not used yet),no (nvml.h not found under $(CUDA_HOME)/include or /usr/include: the cuda-nvml-dev package has it)))
@@ -101,6 +108,11 @@ config:
 	@echo "  hwloc  : $(CFG_HWLOC)"
 	@echo "  nvml   : $(CFG_NVML)"
 	@echo "  gnuplot: $(if $(shell command -v gnuplot 2>/dev/null),yes,no (figures skipped; apt-get install gnuplot-nox))"
+
+ifneq ($(USE_MPI),)
+  CFLAGS_ALL += -DDMZ_HAVE_MPI $(MPI_CFLAGS)
+  LDLIBS_ALL += $(MPI_LIBS)
+endif
 
 # ---------------------------------------------------------------- CUDA
 # Every kernels/cuda/*.cu is compiled twice:
@@ -134,7 +146,7 @@ LIBS := $(BUILD)/libdmz.a $(if $(USE_CUDA),$(BUILD)/libdmz_cuda.a)
 
 # Objects that depend on the CUDA choice are rebuilt when it changes.
 CUDA_STAMP := $(BUILD)/.cuda-config
-CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH)
+CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONFIG)" ] || echo "$(CUDA_CONFIG)" > $(CUDA_STAMP); })
 # ---------------------------------------------------------------- sources
 LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c bench/*.c)
@@ -173,7 +185,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(LIBS)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
 
 # ---------------------------------------------------------------- CUDA rules (variables above)
-$(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o \
+$(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
   $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
 
 $(BUILD)/obj-cuda/%.o: %.cu

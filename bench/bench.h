@@ -25,12 +25,20 @@ typedef struct dmz_train_config {
     int threads;              /* cpu threads, 0 = OpenMP default */
     const char *out_dir;      /* results/ */
     bool quiet, no_plots;
+    /* cross-site (sync, async-ps) */
+    int global_batch;         /* sync: split this many samples per step over the ranks; 0: --batch each */
+    const char *rank_speed;   /* "1.0,0.93": relative compute speed per rank (async-ps: per worker) */
+    double timeout_s;         /* a step or exchange longer than this ends the job */
+    bool no_probe;            /* skip the link probe before cross-site runs */
+    int check_consistency;    /* sync: compare parameter checksums every K steps; 0: never */
 } dmz_train_config;
 
 void dmz_train_config_default(dmz_train_config *cfg);
 /* Parses `train` options (argv[0] is "train"). DMZ_OK, or DMZ_EXIT_USAGE with err. */
 int dmz_train_parse_args(int argc, char **argv, dmz_train_config *cfg, char *err);
 void dmz_train_usage(void);
+/* Parses "1.0,0.93" into out[0..max) (NULL: only checks); *count gets the number of factors. */
+int dmz_parse_rank_speed(const char *list, double *out, int max, int *count, char *err);
 
 /* The whole run; argv is recorded in meta.json. Returns the process exit code. */
 int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv);

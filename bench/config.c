@@ -13,7 +13,7 @@ void dmz_train_config_default(dmz_train_config *cfg) {
         .model = "mlp", .data = "emnist-balanced", .backend = "cpu", .mode = "single",
         .steps = 2000, .batch = 100, .repeat = 2, .warmup = 10,
         .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
-        .seed = 1, .eval_every = 100, .log_every = 1, .out_dir = "results",
+        .seed = 1, .eval_every = 100, .log_every = 1, .out_dir = "results", .timeout_s = 300,
     };
 }
 
@@ -38,7 +38,13 @@ void dmz_train_usage(void) {
           "  --name NAME              experiment name in the run directory\n"
           "  --out DIR                results directory (default results/)\n"
           "  --no-plots               skip the figures\n"
-          "  --quiet                  no progress line\n",
+          "  --quiet                  no progress line\n"
+          "cross-site (under mpirun; async-ps: rank 0 serves, ranks 1..N-1 work):\n"
+          "  --global-batch N         sync: N samples per step split over the ranks (default: --batch per rank)\n"
+          "  --rank-speed F,F,...     relative compute speed per rank (async-ps: per worker), 0 < F <= 1\n"
+          "  --timeout S              a step or exchange longer than S seconds ends the job (default 300)\n"
+          "  --no-probe               skip the link probe before training\n"
+          "  --check-consistency K    sync: compare parameter checksums across ranks every K steps\n",
           stderr);
 }
 
@@ -69,7 +75,7 @@ static int check_choice(const char *opt, const char *v, const char *const *choic
 }
 
 enum { OPT_DATA_DIR = 256, OPT_NO_FALLBACK, OPT_TARGET, OPT_EVAL_EVERY, OPT_LOG_EVERY, OPT_THREADS,
-       OPT_NAME, OPT_NO_PLOTS };
+       OPT_NAME, OPT_NO_PLOTS, OPT_GLOBAL_BATCH, OPT_RANK_SPEED, OPT_TIMEOUT, OPT_NO_PROBE, OPT_CONSISTENCY };
 
 static const struct option train_options[] = {
     {"model", required_argument, 0, 'm'},       {"data", required_argument, 0, 'd'},
@@ -83,6 +89,9 @@ static const struct option train_options[] = {
     {"threads", required_argument, 0, OPT_THREADS}, {"name", required_argument, 0, OPT_NAME},
     {"out", required_argument, 0, 'o'},         {"no-plots", no_argument, 0, OPT_NO_PLOTS},
     {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, 'h'},
+    {"global-batch", required_argument, 0, OPT_GLOBAL_BATCH}, {"rank-speed", required_argument, 0, OPT_RANK_SPEED},
+    {"timeout", required_argument, 0, OPT_TIMEOUT}, {"no-probe", no_argument, 0, OPT_NO_PROBE},
+    {"check-consistency", required_argument, 0, OPT_CONSISTENCY},
     {0, 0, 0, 0},
 };
 
@@ -110,6 +119,11 @@ static int apply_option(int c, const char *arg, dmz_train_config *cfg, char *err
     case 'o': cfg->out_dir = arg; return DMZ_OK;
     case OPT_NO_PLOTS: cfg->no_plots = true; return DMZ_OK;
     case 'q': cfg->quiet = true; return DMZ_OK;
+    case OPT_GLOBAL_BATCH: return parse_int("global-batch", arg, 1, 1 << 24, &cfg->global_batch, err);
+    case OPT_RANK_SPEED: cfg->rank_speed = arg; return dmz_parse_rank_speed(arg, NULL, 0, NULL, err);
+    case OPT_TIMEOUT: return parse_double("timeout", arg, 0.1, 1e7, &cfg->timeout_s, err);
+    case OPT_NO_PROBE: cfg->no_probe = true; return DMZ_OK;
+    case OPT_CONSISTENCY: return parse_int("check-consistency", arg, 1, 100000000, &cfg->check_consistency, err);
     case 'l':
         if ((rc = parse_double("lr", arg, 1e-12, 1e3, &x, err))) return rc;
         cfg->lr = (float)x;
@@ -129,6 +143,25 @@ static int apply_option(int c, const char *arg, dmz_train_config *cfg, char *err
     }
     default: return dmz_errorf(err, DMZ_EXIT_USAGE, "unknown option (see dmzbench train --help)");
     }
+}
+
+int dmz_parse_rank_speed(const char *list, double *out, int max, int *count, char *err) {
+    int k = 0;
+    const char *p = list;
+    for (;;) {
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (end == p || errno || !(v > 0 && v <= 1) || (*end && *end != ','))
+            return dmz_errorf(err, DMZ_EXIT_USAGE,
+                              "--rank-speed: '%s': factor %d is not a number in (0, 1] (1 = full speed)", list, k + 1);
+        if (out && k < max) out[k] = v;
+        k++;
+        if (!*end) break;
+        p = end + 1;
+    }
+    if (count) *count = k;
+    return DMZ_OK;
 }
 
 int dmz_train_parse_args(int argc, char **argv, dmz_train_config *cfg, char *err) {

@@ -80,52 +80,111 @@ static void csv_numbers(FILE *f, const double *v, int n) {
     }
 }
 
-int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dmz_rep_result *reps,
-                          int n_reps, const char *const *statuses, char *err) {
+void dmz_csv_text(FILE *f, const char *s) {
+    if (!s) s = "";
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f); /* RFC 4180: quote the field, double the quotes inside */
+    for (; *s; s++) {
+        if (*s == '"') fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void csv_texts(FILE *f, const char *const *v, int n) {
+    for (int i = 0; i < n; i++) {
+        fputc(',', f);
+        dmz_csv_text(f, v[i]);
+    }
+}
+
+int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dmz_rank_rows *ranks, int n_ranks,
+                          const char *const *statuses, double busbw_factor, char *err) {
     FILE *f = dmz_rundir_fopen(rd, "summary.csv", err);
     if (!f) return DMZ_EXIT_FAIL;
-    fputs("run,rep,rank,site,model,backend,mode,ranks,steps,batch,warmup_s,wall_s,samples_per_s,"
-          "data_s,fwd_s,bwd_s,comm_s,update_s,eval_s,final_loss,test_loss,test_accuracy,"
-          "time_to_target_s,bytes_sent,algbw_gbps,busbw_gbps,dataset,threads,status\n", f);
-    for (int i = 0; i < n_reps; i++) {
-        const dmz_rep_result *r = &reps[i];
-        /* one rank: nothing crosses a link, so bandwidth does not apply (NA, not 0) */
-        double algbw = r->comm_s > 0 && r->bytes_sent > 0 ? r->bytes_sent / r->comm_s / 1e9 : NAN;
-        double busbw = in->ranks > 1 ? algbw * 2.0 * (in->ranks - 1) / in->ranks : NAN;
-        fprintf(f, "%s,%d,%d,%s,%s,%s,%s,%d,%d,%d", in->run, r->rep, in->rank, in->site, in->model,
-                in->backend, in->mode, in->ranks, r->n_steps, in->batch);
-        double v[] = {r->warmup_s, r->wall_s, r->samples_per_s, r->data_s, r->fwd_s, r->bwd_s, r->comm_s,
-                      r->update_s, r->eval_s, r->final_loss, r->test_loss, r->test_accuracy,
-                      r->time_to_target_s, r->bytes_sent, algbw, busbw};
-        csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
-        fprintf(f, ",%s,%d,%s\n", in->dataset, in->threads, statuses[i]);
+    fputs("run,rep,rank,site,host,role,model,backend,mode,ranks,steps,batch,warmup_s,wall_s,samples_per_s,"
+          "data_s,fwd_s,bwd_s,comm_s,update_s,eval_s,wait_s,throttle_s,final_loss,test_loss,test_accuracy,"
+          "time_to_target_s,bytes_sent,algbw_gbps,busbw_gbps,staleness_median,staleness_max,rank_speed,"
+          "dataset,threads,status\n", f);
+    for (int k = 0; k < n_ranks; k++) {
+        const dmz_rank_rows *rk = &ranks[k];
+        for (int i = 0; i < rk->n_reps; i++) {
+            const dmz_rep_result *r = &rk->reps[i];
+            /* one rank: nothing crosses a link, so bandwidth does not apply (NA, not 0) */
+            double algbw = r->comm_s > 0 && r->bytes_sent > 0 ? r->bytes_sent / r->comm_s / 1e9 : NAN;
+            if (busbw_factor > 0 && !isnan(algbw)) algbw /= busbw_factor; /* bytes sent = busbw factor x size */
+            double busbw = busbw_factor > 0 ? algbw * busbw_factor : in->ranks > 1 ? algbw : NAN;
+            dmz_csv_text(f, in->run);
+            fprintf(f, ",%d,%d", r->rep, rk->rank);
+            const char *texts[] = {rk->site, rk->host, rk->role, in->model, in->backend, in->mode};
+            csv_texts(f, texts, 6);
+            fprintf(f, ",%d,%d,%d", in->ranks, r->steps_done, rk->batch);
+            double v[] = {r->warmup_s, r->wall_s, r->samples_per_s, r->data_s, r->fwd_s, r->bwd_s, r->comm_s,
+                          r->update_s, r->eval_s, r->wait_s, r->throttle_s, r->final_loss, r->test_loss,
+                          r->test_accuracy, r->time_to_target_s, r->bytes_sent, algbw, busbw,
+                          r->staleness_median, r->staleness_max, rk->speed};
+            csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
+            fputc(',', f);
+            dmz_csv_text(f, in->dataset);
+            fprintf(f, ",%d,%s\n", in->threads, statuses[i]);
+        }
     }
     return close_checked(f, rd, "summary.csv", err);
 }
 
-int dmz_write_steps_csv(const dmz_rundir *rd, const dmz_rep_result *reps, int n_reps, int batch,
-                        int log_every, char *err) {
+int dmz_write_steps_csv(const dmz_rundir *rd, const dmz_rank_rows *ranks, int n_ranks, int log_every, char *err) {
     FILE *f = dmz_rundir_fopen(rd, "steps.csv", err);
     if (!f) return DMZ_EXIT_FAIL;
     static char buf[1 << 16];
     setvbuf(f, buf, _IOFBF, sizeof buf);
-    fputs("rep,step,elapsed_s,step_s,loss,data_s,fwd_s,bwd_s,comm_s,update_s,samples_per_s,"
-          "test_loss,test_accuracy\n", f);
-    for (int i = 0; i < n_reps; i++) {
-        const dmz_rep_result *r = &reps[i];
-        for (int k = 0; k < r->n_steps; k++) {
-            const dmz_step_record *s = &r->steps[k];
-            bool evaluated = !isnan(s->test_accuracy);
-            if (s->step % log_every != 0 && !evaluated && k != r->n_steps - 1) continue;
-            fprintf(f, "%d,%d", r->rep, s->step);
-            double rate = s->step_s > 0 ? batch / s->step_s : NAN;
-            double v[] = {s->elapsed_s, s->step_s, s->loss, s->data_s, s->fwd_s, s->bwd_s, s->comm_s,
-                          s->update_s, rate, s->test_loss, s->test_accuracy};
-            csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
-            fputc('\n', f);
+    fputs("rep,rank,step,elapsed_s,step_s,loss,data_s,fwd_s,bwd_s,comm_s,update_s,wait_s,throttle_s,"
+          "samples_per_s,global_step,staleness,test_loss,test_accuracy\n", f);
+    for (int k = 0; k < n_ranks; k++)
+        for (int i = 0; i < ranks[k].n_reps; i++) {
+            const dmz_rep_result *r = &ranks[k].reps[i];
+            for (int j = 0; j < r->n_steps; j++) {
+                const dmz_step_record *s = &r->steps[j];
+                bool evaluated = !isnan(s->test_accuracy);
+                if (s->step % log_every != 0 && !evaluated && j != r->n_steps - 1) continue;
+                fprintf(f, "%d,%d,%d", r->rep, ranks[k].rank, s->step);
+                double rate = s->step_s > 0 ? ranks[k].batch / s->step_s : NAN;
+                double v[] = {s->elapsed_s, s->step_s, s->loss, s->data_s, s->fwd_s, s->bwd_s, s->comm_s,
+                              s->update_s, s->wait_s, s->throttle_s, rate, s->global_step, s->staleness,
+                              s->test_loss, s->test_accuracy};
+                csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
+                fputc('\n', f);
+            }
         }
-    }
     return close_checked(f, rd, "steps.csv", err);
+}
+
+int dmz_write_net_csv(const dmz_rundir *rd, const dmz_rank_rows *ranks, int n_ranks, const char *op,
+                      double size_bytes, double busbw_factor, int log_every, char *err) {
+    FILE *f = dmz_rundir_fopen(rd, "net.csv", err);
+    if (!f) return DMZ_EXIT_FAIL;
+    static char buf[1 << 16];
+    setvbuf(f, buf, _IOFBF, sizeof buf);
+    /* nccl-tests: algbw = size / time; busbw = algbw x the collective's factor */
+    fputs("rep,rank,site,step,op,size_bytes,bytes_sent,seconds,wait_s,algbw_gbps,busbw_gbps\n", f);
+    for (int k = 0; k < n_ranks; k++)
+        for (int i = 0; i < ranks[k].n_reps; i++) {
+            const dmz_rep_result *r = &ranks[k].reps[i];
+            for (int j = 0; j < r->n_steps; j++) {
+                const dmz_step_record *s = &r->steps[j];
+                if (s->step % log_every != 0 && j != r->n_steps - 1) continue;
+                fprintf(f, "%d,%d,", r->rep, ranks[k].rank);
+                dmz_csv_text(f, ranks[k].site);
+                fprintf(f, ",%d,%s", s->step, op);
+                double algbw = s->comm_s > 0 ? size_bytes / s->comm_s / 1e9 : NAN;
+                double v[] = {size_bytes, s->comm_bytes, s->comm_s, s->wait_s, algbw, algbw * busbw_factor};
+                csv_numbers(f, v, 6);
+                fputc('\n', f);
+            }
+        }
+    return close_checked(f, rd, "net.csv", err);
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -195,11 +254,17 @@ int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *s
     if (!old || old_len == 0) fputs(INDEX_HEADER, m);
     else fwrite(old, 1, old_len, m);
     if (old_len > 0 && old[old_len - 1] != '\n') fputc('\n', m);
-    fprintf(m, "%s,%s,%s,%s,%s,%s,%d,%d,%d,%d,%s", rd->name, rd->started_utc, status, in->model,
-            in->backend, in->mode, in->ranks, in->steps, in->batch, reps, in->dataset);
+    dmz_csv_text(m, rd->name);
+    fprintf(m, ",%s,%s", rd->started_utc, status);
+    const char *texts[] = {in->model, in->backend, in->mode};
+    csv_texts(m, texts, 3);
+    fprintf(m, ",%d,%d,%d,%d,", in->ranks, in->steps, in->batch, reps);
+    dmz_csv_text(m, in->dataset);
     double v[] = {wall->median, rate->median, acc->median};
     csv_numbers(m, v, 3);
-    fprintf(m, ",%s\n", rd->name);
+    fputc(',', m);
+    dmz_csv_text(m, rd->name);
+    fputc('\n', m);
     fclose(m);
     int rc = dmz_write_file_atomic(path, row, row_len, err);
     free(row);

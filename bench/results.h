@@ -21,7 +21,7 @@ typedef struct dmz_rundir {
 
 typedef struct dmz_run_info {
     const char *run, *site, *model, *backend, *mode, *dataset;
-    int ranks, rank, steps, batch, threads;
+    int ranks, steps, batch, threads;
 } dmz_run_info;
 
 int dmz_rundir_create(dmz_rundir *rd, const char *out_dir, const char *experiment, char *err);
@@ -33,10 +33,28 @@ int dmz_rundir_finish(dmz_rundir *rd, bool ok, const char *error, char *err);
 /* "%.9g", or NA for NaN/inf (an unavailable or not-applicable value). */
 void dmz_csv_number(FILE *f, double v);
 
-int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *info, const dmz_rep_result *reps,
-                          int n_reps, const char *const *statuses, char *err);
-int dmz_write_steps_csv(const dmz_rundir *rd, const dmz_rep_result *reps, int n_reps, int batch,
-                        int log_every, char *err);
+/* A field per RFC 4180: quoted when it holds a comma, quote or line break. */
+void dmz_csv_text(FILE *f, const char *s);
+
+/* The rows of one rank: its repetitions (gathered at rank 0 in cross-site runs). */
+typedef struct dmz_rank_rows {
+    int rank;
+    const char *site, *host;
+    const char *role;       /* "single", "sync", "server", "worker" */
+    int batch;              /* samples this rank computed per step (0: the server) */
+    double speed;           /* --rank-speed factor; NAN where it does not apply */
+    const dmz_rep_result *reps;
+    int n_reps;
+} dmz_rank_rows;
+
+/* summary.csv: one row per rank x repetition. bytes_sent counts what the
+ * collective sends, busbw_factor x size for the all-reduce (0: point to point). */
+int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *info, const dmz_rank_rows *ranks, int n_ranks,
+                          const char *const *statuses, double busbw_factor, char *err);
+int dmz_write_steps_csv(const dmz_rundir *rd, const dmz_rank_rows *ranks, int n_ranks, int log_every, char *err);
+/* net.csv: one row per exchange (every log_every-th step): size, seconds, algbw, busbw. */
+int dmz_write_net_csv(const dmz_rundir *rd, const dmz_rank_rows *ranks, int n_ranks, const char *op,
+                      double size_bytes, double busbw_factor, int log_every, char *err);
 
 /* Median, min, max, mean and sample stddev of one metric over repetitions. */
 typedef struct dmz_stat {

@@ -1,99 +1,107 @@
-/* The training loop. Every step: data (gather a batch, upload), forward,
- * backward, gradient exchange, Adam update — each phase ends with a backend
- * sync so the monotonic clock measures finished work. Test-set evaluations are
- * timed apart (eval_s) and left out of wall_s. */
+/* The training loop of single and sync mode. Every step: data (gather a
+ * batch, upload), forward, backward, [sync: wait for every rank, sum the
+ * gradients], Adam update; each phase ends with a backend sync so the
+ * monotonic clock measures finished work. Test-set evaluations are timed
+ * apart (eval_s) and left out of wall_s. */
 #include "train.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/dmz.h"
+#include "train_parts.h"
 
-/* Epoch-wise shuffled order, as TensorFlow's mnist next_batch: a fresh
- * permutation each epoch; a tail shorter than a batch is skipped. */
-typedef struct batch_source {
-    const dmz_split *split;
-    uint32_t *order;
-    size_t pos;
-    int batch;
-    dmz_rng rng;
-    uint8_t *images, *labels; /* the gathered batch */
-} batch_source;
+enum { TAG_CHECKSUM = 31201 };
 
-static int batch_source_init(batch_source *b, const dmz_split *split, int batch, uint64_t seed, char *err) {
-    memset(b, 0, sizeof *b);
-    if (split->count < (size_t)batch)
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "--batch %d is larger than the training split (%zu samples)",
-                          batch, split->count);
-    b->split = split;
-    b->batch = batch;
-    b->order = malloc(split->count * sizeof(uint32_t));
-    b->images = malloc((size_t)batch * DMZ_IMG_PIXELS);
-    b->labels = malloc((size_t)batch);
-    if (!b->order || !b->images || !b->labels) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
-    for (size_t i = 0; i < split->count; i++) b->order[i] = (uint32_t)i;
-    dmz_rng_seed(&b->rng, seed ^ 0x5eed0da7aULL);
-    dmz_rng_shuffle(&b->rng, b->order, split->count);
-    return DMZ_OK;
+dmz_train_role dmz_role_single(const dmz_train_config *cfg) {
+    return (dmz_train_role){.rank = 0, .size = 1, .local_batch = cfg->batch, .data_seed = cfg->seed, .speed = 1,
+                            .grad_scale = 1};
 }
 
-static void batch_source_free(batch_source *b) {
-    free(b->order), free(b->images), free(b->labels);
-}
+typedef struct loop_state {
+    dmz_model *m;
+    dmz_comm *comm;
+    const dmz_train_config *cfg;
+    const dmz_train_role *role;
+    dmz_batch_source src;
+    dmz_host_view grads;
+} loop_state;
 
-static void batch_source_next(batch_source *b) {
-    if (b->pos + (size_t)b->batch > b->split->count) {
-        dmz_rng_shuffle(&b->rng, b->order, b->split->count);
-        b->pos = 0;
+/* Sums the gradients over the ranks; rank-local work in single mode. */
+static int exchange(loop_state *L, dmz_step_record *s, char *err) {
+    const dmz_backend *be = dmz_model_backend(L->m);
+    dmz_comm *c = L->comm;
+    if (c->size > 1) {
+        char what[64];
+        snprintf(what, sizeof what, "step %d's gradient exchange", s->step);
+        int rc = c->barrier(c, what, &s->wait_s, err);
+        if (rc) return rc;
     }
-    for (int i = 0; i < b->batch; i++) {
-        uint32_t k = b->order[b->pos + (size_t)i];
-        memcpy(b->images + (size_t)i * DMZ_IMG_PIXELS, b->split->images + (size_t)k * DMZ_IMG_PIXELS,
-               DMZ_IMG_PIXELS);
-        b->labels[i] = b->split->labels[k];
-    }
-    b->pos += (size_t)b->batch;
+    double t0 = dmz_now_s(), sent0 = c->stats.bytes_sent;
+    dmz_host_view_pull(&L->grads, be, dmz_model_grads(L->m));
+    int rc = c->allreduce(c, L->grads.host, L->grads.n, L->role->grad_scale, err);
+    dmz_host_view_push(&L->grads, be, dmz_model_grads(L->m));
+    be->sync();
+    s->comm_s = dmz_now_s() - t0;
+    s->comm_bytes = c->stats.bytes_sent - sent0;
+    return rc;
 }
 
 /* One step, phases timed into s. Returns the exchange's status. */
-static int train_step(dmz_model *m, dmz_comm *comm, batch_source *src, const dmz_train_config *cfg,
-                      dmz_step_record *s, char *err) {
-    const dmz_backend *be = dmz_model_backend(m);
+static int train_step(loop_state *L, dmz_step_record *s, char *err) {
+    const dmz_backend *be = dmz_model_backend(L->m);
+    const dmz_train_config *cfg = L->cfg;
     double t0 = dmz_now_s();
-    batch_source_next(src);
-    dmz_model_set_batch(m, src->images, src->labels, cfg->batch);
+    dmz_batch_source_next(&L->src);
+    dmz_model_set_batch(L->m, L->src.images, L->src.labels, L->role->local_batch);
     be->sync();
     double t1 = dmz_now_s();
-    dmz_model_forward(m);
-    s->loss = dmz_model_loss(m); /* synchronises */
+    dmz_model_forward(L->m);
+    s->loss = dmz_model_loss(L->m); /* synchronises */
     double t2 = dmz_now_s();
-    dmz_model_backward(m);
+    dmz_model_backward(L->m);
     be->sync();
     double t3 = dmz_now_s();
-    int rc = comm->allreduce_mean(comm, dmz_model_grads(m), dmz_model_num_params(m), err);
+    s->throttle_s = dmz_throttle(t3 - t1, L->role->speed);
+    int rc = exchange(L, s, err);
     double t4 = dmz_now_s();
     if (rc) return rc;
-    dmz_model_update(m, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
+    dmz_model_update(L->m, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
     be->sync();
     double t5 = dmz_now_s();
-    s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2, s->comm_s = t4 - t3, s->update_s = t5 - t4;
+    s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2, s->update_s = t5 - t4;
     s->step_s = t5 - t0;
-    s->test_loss = s->test_accuracy = NAN;
+    s->test_loss = s->test_accuracy = s->global_step = s->staleness = NAN;
     return DMZ_OK;
 }
 
+static int loop_init(loop_state *L, dmz_model *m, dmz_comm *comm, const dmz_dataset *ds,
+                     const dmz_train_config *cfg, const dmz_train_role *role, char *err) {
+    *L = (loop_state){.m = m, .comm = comm, .cfg = cfg, .role = role};
+    int rc = dmz_batch_source_init(&L->src, &ds->train, role->global_batch, role->offset, role->local_batch,
+                                   role->data_seed, err);
+    if (!rc) rc = dmz_host_view_init(&L->grads, dmz_model_backend(m), dmz_model_grads(m), dmz_model_num_params(m), err);
+    return rc;
+}
+
+static void loop_free(loop_state *L) {
+    dmz_batch_source_free(&L->src);
+    dmz_host_view_free(&L->grads);
+}
+
 static int run_warmup(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, const dmz_train_config *cfg,
-                      double *seconds, char *err) {
-    batch_source src;
-    int rc = batch_source_init(&src, &ds->train, cfg->batch, cfg->seed, err);
+                      const dmz_train_role *role, double *seconds, char *err) {
+    loop_state L;
     double t0 = dmz_now_s();
+    int rc = loop_init(&L, m, comm, ds, cfg, role, err);
     for (int i = 0; rc == DMZ_OK && i < cfg->warmup; i++) {
-        dmz_step_record s;
-        rc = train_step(m, comm, &src, cfg, &s, err);
+        dmz_step_record s = {.step = -(i + 1)};
+        rc = train_step(&L, &s, err);
     }
-    *seconds = dmz_now_s() - t0;
-    batch_source_free(&src);
+    *seconds = cfg->warmup > 0 ? dmz_now_s() - t0 : NAN;
+    loop_free(&L);
     dmz_model_reset(m, cfg->seed);
     comm->stats = (dmz_comm_stats){0};
     return rc;
@@ -102,6 +110,7 @@ static int run_warmup(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, const
 static void accumulate(dmz_rep_result *r, const dmz_step_record *s) {
     r->data_s += s->data_s, r->fwd_s += s->fwd_s, r->bwd_s += s->bwd_s;
     r->comm_s += s->comm_s, r->update_s += s->update_s;
+    r->wait_s += s->wait_s, r->throttle_s += s->throttle_s;
     r->final_loss = s->loss;
 }
 
@@ -117,22 +126,75 @@ static void evaluate(dmz_model *m, const dmz_dataset *ds, const dmz_train_config
         r->time_to_target_s = s->elapsed_s;
 }
 
-static void finish_result(dmz_rep_result *r, const dmz_comm *comm, const dmz_train_config *cfg) {
-    r->samples_per_s = r->wall_s > 0 ? (double)r->n_steps * cfg->batch / r->wall_s : NAN;
+static uint64_t fnv1a(const void *p, size_t n) {
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* sync: every rank's parameters must be bit-identical; rank 0 compares. */
+static int check_consistency(loop_state *L, int step, char *err) {
+    dmz_comm *c = L->comm;
+    size_t n = dmz_model_num_params(L->m);
+    float *p = malloc(n * sizeof(float));
+    if (!p) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
+    dmz_model_get_params(L->m, p);
+    uint64_t mine = fnv1a(p, n * sizeof(float));
+    free(p);
+    char what[64];
+    snprintf(what, sizeof what, "the parameter check at step %d", step);
+    if (c->rank != 0) return c->send(c, 0, TAG_CHECKSUM, &mine, sizeof mine, what, err);
+    for (int r = 1; r < c->size; r++) {
+        uint64_t theirs = 0;
+        int rc = c->recv(c, r, TAG_CHECKSUM, &theirs, sizeof theirs, NULL, NULL, what, err);
+        if (rc) return rc;
+        if (theirs != mine)
+            return dmz_errorf(err, DMZ_EXIT_FAIL,
+                              "--check-consistency: after step %d the parameters of rank %d (site %s) differ from "
+                              "rank 0's (checksum %016llx vs %016llx)",
+                              step, r, dmz_comm_site(c, r), (unsigned long long)theirs, (unsigned long long)mine);
+    }
+    return DMZ_OK;
+}
+
+/* Every rank starts the measured steps from rank 0's parameters. */
+static int start_identical(dmz_model *m, dmz_comm *comm, char *err) {
+    if (comm->size < 2) return DMZ_OK;
+    size_t n = dmz_model_num_params(m);
+    float *p = malloc(n * sizeof(float));
+    if (!p) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
+    dmz_model_get_params(m, p);
+    int rc = comm->bcast(comm, p, n * sizeof(float), 0, err);
+    if (!rc) dmz_model_set_params(m, p);
+    free(p);
+    comm->stats = (dmz_comm_stats){0};
+    return rc;
+}
+
+static void finish_result(dmz_rep_result *r, const dmz_comm *comm, int batch) {
+    r->steps_done = r->n_steps;
+    r->samples_per_s = r->wall_s > 0 ? (double)r->n_steps * batch / r->wall_s : NAN;
     r->bytes_sent = comm->stats.bytes_sent;
 }
 
-int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds,
-                         const dmz_train_config *cfg, int rep, const dmz_train_observer *obs,
-                         volatile sig_atomic_t *stop, dmz_rep_result *r, char *err) {
+void dmz_rep_result_init(dmz_rep_result *r, int rep) {
     memset(r, 0, sizeof *r);
     r->rep = rep;
     r->final_loss = r->test_loss = r->test_accuracy = r->time_to_target_s = NAN;
+    r->warmup_s = r->staleness_median = r->staleness_max = NAN;
+}
+
+int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, const dmz_train_config *cfg,
+                         const dmz_train_role *role, int rep, const dmz_train_observer *obs,
+                         volatile sig_atomic_t *stop, dmz_rep_result *r, char *err) {
+    dmz_rep_result_init(r, rep);
     r->steps = calloc((size_t)cfg->steps, sizeof *r->steps);
     if (!r->steps) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for %d step records", cfg->steps);
-    int rc = run_warmup(m, comm, ds, cfg, &r->warmup_s, err);
-    batch_source src;
-    if (rc == DMZ_OK) rc = batch_source_init(&src, &ds->train, cfg->batch, cfg->seed, err);
+    int rc = run_warmup(m, comm, ds, cfg, role, &r->warmup_s, err);
+    if (rc == DMZ_OK) rc = start_identical(m, comm, err);
+    loop_state L;
+    if (rc == DMZ_OK) rc = loop_init(&L, m, comm, ds, cfg, role, err);
     if (rc) return rc;
     double start = dmz_now_s();
     for (int step = 1; step <= cfg->steps; step++) {
@@ -141,15 +203,19 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds,
             rc = dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal at step %d of %d", step, cfg->steps);
             break;
         }
-        if ((rc = train_step(m, comm, &src, cfg, s, err))) break;
         s->step = step;
+        if ((rc = train_step(&L, s, err))) break;
         s->elapsed_s = dmz_now_s() - start - r->eval_s;
         r->n_steps = step;
         accumulate(r, s);
         if (!isfinite(s->loss)) {
-            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "training diverged: loss is %g at step %d", s->loss, step);
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "training diverged: loss is %g at step %d on rank %d", s->loss,
+                            step, role->rank);
             break;
         }
+        if (role->consistency_every > 0 && (step % role->consistency_every == 0 || step == cfg->steps) &&
+            (rc = check_consistency(&L, step, err)))
+            break;
         if (obs && obs->on_step) obs->on_step(obs->ctx, r, s);
         if (step % cfg->eval_every == 0 || step == cfg->steps) {
             evaluate(m, ds, cfg, r, s);
@@ -157,8 +223,8 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds,
         }
     }
     r->wall_s = dmz_now_s() - start - r->eval_s;
-    finish_result(r, comm, cfg);
-    batch_source_free(&src);
+    finish_result(r, comm, role->local_batch);
+    loop_free(&L);
     return rc;
 }
 

@@ -39,7 +39,8 @@ static int train_once(const char *data, int steps, int warmup, uint64_t seed, in
     dmz_model_config_default(&mc, "mlp", ds.num_classes, cfg.batch);
     dmz_model *m;
     rc = dmz_model_create(&dmz_backend_cpu, &mc, seed, &m, err);
-    if (!rc) rc = dmz_train_repetition(m, dmz_comm_single(), &ds, &cfg, 0, NULL, NULL, r, err);
+    dmz_train_role role = dmz_role_single(&cfg);
+    if (!rc) rc = dmz_train_repetition(m, dmz_comm_single(), &ds, &cfg, &role, 0, NULL, NULL, r, err);
     if (rc) fprintf(stderr, "%s\n", err);
     dmz_model_destroy(m);
     dmz_dataset_free(&ds);
