@@ -43,6 +43,9 @@ int dmz_parse_rank_speed(const char *list, double *out, int max, int *count, cha
 /* The whole run; argv is recorded in meta.json. Returns the process exit code. */
 int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv);
 
+/* `dmzbench probe` (under mpirun). Returns the process exit code. */
+int dmz_probe_main(int argc, char **argv);
+
 /* `dmzbench info`: devices, counters, topology, data sets, as text. */
 int dmz_info_main(void);
 

@@ -11,6 +11,7 @@
 #include "bench.h"
 #include "common/dmz.h"
 #include "meta.h"
+#include "guardian.h"
 #include "mllog.h"
 #include "net/probe.h"
 #include "progress.h"
@@ -50,6 +51,7 @@ typedef struct run_state {
     int n_reps;           /* repetitions this rank finished or started */
     dmz_probe_result probe;
     bool have_probe;
+    dmz_guardian guardian; /* rank 0: finishes the directory if this process vanishes */
     char site[256];
     char experiment[256];
 } run_state;
@@ -177,6 +179,9 @@ static int train_all(run_state *st, char *err) {
     dmz_progress_init(&st->progress, cfg->quiet || !st->root || st->cross, cfg->repeat, cfg->steps);
     print_table_header(st);
     for (int rep = 0; rep < cfg->repeat; rep++) {
+        char phase[64];
+        snprintf(phase, sizeof phase, "training, repetition %d", rep);
+        dmz_guardian_phase(&st->guardian, phase);
         if (st->root) MLLOG_START(&st->log, "run", rep);
         int rc = run_one_rep(st, rep, err);
         st->n_reps = rep + 1;
@@ -351,6 +356,7 @@ static void meta_add_results(run_state *st, const dmz_rank_rows *rows, int n_row
 static int finish_run(run_state *st, int rc, const char *error, int n_gathered) {
     char err[DMZ_ERR_LEN];
     bool ok = rc == DMZ_OK;
+    dmz_guardian_phase(&st->guardian, "writing the results");
     dmz_rank_rows *rows = calloc((size_t)st->comm->size, sizeof *rows);
     int n_rows = rank_rows(st, rows, n_gathered);
     dmz_stat stats[N_STATS];
@@ -430,6 +436,9 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
     if (rc) return rc;
     if (st->root) {
         if ((rc = dmz_rundir_create(&st->rd, cfg->out_dir, st->experiment, err))) return rc;
+        static dmz_run_info info;
+        info = run_info(st);
+        if ((rc = dmz_guardian_start(&st->guardian, &st->rd, &info, err))) return rc;
         st->log.f = dmz_rundir_fopen(&st->rd, "log.txt", err);
         st->meta = dmz_meta_begin(cfg, argc, argv, &st->rd, st->site);
         if (st->cross) cJSON_ReplaceItemInObject(st->meta, "mpi", dmz_ranks_meta(cfg, c));
@@ -437,9 +446,11 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
         MLLOG_START(&st->log, "init", -1);
     }
     rc = dmz_check_same_build(c, err);
+    dmz_guardian_phase(&st->guardian, "the data load");
     if (!rc) rc = load_data(st, err);
     if (!rc && st->cross) rc = c->barrier(c, "the data load", NULL, err);
     if (!rc) rc = create_model(st, be, err);
+    dmz_guardian_phase(&st->guardian, "the link probe");
     if (!rc) rc = run_probe(st, err);
     if (st->root) MLLOG_END(&st->log, "init", -1, rc ? "aborted" : "success");
     return rc;
@@ -464,7 +475,7 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
         fprintf(stderr, "dmzbench train: %s\n", err);
         return rc;
     }
-    run_state st = {.cfg = cfg, .cross = !is_mode(cfg, "single")};
+    run_state st = {.cfg = cfg, .cross = !is_mode(cfg, "single"), .guardian = {.pid = -1, .fd = -1}};
     if (st.cross) rc = dmz_comm_mpi(NULL, NULL, &st.comm, err);
     else st.comm = dmz_comm_single();
     if (rc) {
@@ -484,7 +495,10 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
     rc = prepare(&st, be, argc, argv, err);
     if (!rc) rc = train_all(&st, err);
     int n_gathered = st.n_reps - (rc ? 1 : 0);
-    if (st.root && st.rd.work[0]) rc = finish_run(&st, rc, rc ? err : NULL, n_gathered < 0 ? 0 : n_gathered);
+    if (st.root && st.rd.work[0]) {
+        rc = finish_run(&st, rc, rc ? err : NULL, n_gathered < 0 ? 0 : n_gathered);
+        dmz_guardian_done(&st.guardian);
+    }
     else if (st.root && rc) fprintf(stderr, "dmzbench train: %s\n", err);
     else if (rc) rc = fail_member(&st, rc, err);
     if (st.cross && rc && st.root) st.comm->abort_job(st.comm, rc);

@@ -13,12 +13,12 @@
 static void usage(FILE *f) {
     fputs("usage: dmzbench COMMAND [options]\n"
           "  fetch   [--dataset emnist-balanced|fashion-mnist] [--url URL] [--sha256 HEX] [--data-dir DIR]\n"
-          "  train   [--model mlp] [--data NAME|PATH] [--backend cpu] [--mode single] [--steps 2000]\n"
+          "  train   [--model mlp] [--data NAME|PATH] [--backend cpu] [--mode single|sync|async-ps] [--steps 2000]\n"
           "          [--batch 100] [--lr 0.01] [--seed N] [--repeat 2] [--warmup N] [--out results/] ...\n"
           "          (dmzbench train --help for all options)\n"
           "  report  RUNDIR... [--out DIR]\n"
           "  info    devices, counters, topology, data sets\n"
-          "  probe   latency and bandwidth between MPI ranks (not built yet)\n"
+          "  probe   under mpirun: latency and bandwidth between every pair of ranks, by message size\n"
           "Exit codes: 0 success, 1 run failed, 2 usage or input error.\n",
           f);
 }
@@ -101,10 +101,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "fetch") == 0) return fetch_main(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) return report_main(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return dmz_info_main();
-    if (strcmp(cmd, "probe") == 0) {
-        fprintf(stderr, "dmzbench probe: not built yet (lands with the cross-site MPI issue)\n");
-        return DMZ_EXIT_USAGE;
-    }
+    if (strcmp(cmd, "probe") == 0) return dmz_probe_main(argc - 1, argv + 1);
     fprintf(stderr, "dmzbench: unknown command '%s'\n", cmd);
     usage(stderr);
     return DMZ_EXIT_USAGE;

@@ -23,7 +23,7 @@ typedef struct worker_state {
 } worker_state;
 
 /* One worker step: data, forward, backward, push + pull. */
-static int worker_step(worker_state *W, dmz_step_record *s, int *stopped, char *err) {
+static int worker_step(worker_state *W, dmz_step_record *s, int *stopped, int *applied, char *err) {
     const dmz_backend *be = dmz_model_backend(W->m);
     size_t n = dmz_model_num_params(W->m);
     double t0 = dmz_now_s();
@@ -41,7 +41,6 @@ static int worker_step(worker_state *W, dmz_step_record *s, int *stopped, char *
     double t4 = dmz_now_s(), sent0 = W->comm->stats.bytes_sent;
     dmz_host_view_pull(&W->grads, be, dmz_model_grads(W->m));
     dmz_ps_reply reply;
-    int64_t pulled = W->pulled_step;
     int rc = dmz_ps_push_pull(W->comm, W->grads.host, W->params, n, &W->pulled_step, &reply, err);
     double t5 = dmz_now_s();
     if (rc) return rc;
@@ -49,14 +48,14 @@ static int worker_step(worker_state *W, dmz_step_record *s, int *stopped, char *
     be->sync();
     double t6 = dmz_now_s();
     *stopped = reply.stopped;
+    *applied = reply.applied;
     s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2, s->update_s = t6 - t5;
     s->wait_s = reply.service_s;
     s->comm_s = (t5 - t4) - reply.service_s;
     s->comm_bytes = W->comm->stats.bytes_sent - sent0;
     s->step_s = t6 - t0;
     s->global_step = (double)reply.global_step;
-    s->staleness = reply.stopped ? NAN : (double)reply.staleness;
-    (void)pulled;
+    s->staleness = reply.applied ? (double)reply.staleness : NAN;
     s->test_loss = s->test_accuracy = NAN;
     return DMZ_OK;
 }
@@ -99,7 +98,7 @@ int dmz_train_ps_worker(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, con
     if (!rc) dmz_model_set_params(m, W.params);
     comm->stats = (dmz_comm_stats){0};
     double start = dmz_now_s();
-    int stopped = 0;
+    int stopped = 0, applied = 0;
     while (rc == DMZ_OK && !stopped) {
         if (r->n_steps > cfg->steps)
             rc = dmz_errorf(err, DMZ_EXIT_FAIL, "rank %d: the server never said stop after %d steps", comm->rank,
@@ -110,10 +109,10 @@ int dmz_train_ps_worker(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, con
         if (rc) break;
         dmz_step_record *s = &r->steps[r->n_steps];
         s->step = r->n_steps + 1;
-        if ((rc = worker_step(&W, s, &stopped, err))) break;
+        if ((rc = worker_step(&W, s, &stopped, &applied, err))) break;
         s->elapsed_s = dmz_now_s() - start;
         r->n_steps++;
-        if (!stopped) r->steps_done++;
+        r->steps_done += applied;
         r->data_s += s->data_s, r->fwd_s += s->fwd_s, r->bwd_s += s->bwd_s, r->comm_s += s->comm_s;
         r->update_s += s->update_s, r->wait_s += s->wait_s, r->throttle_s += s->throttle_s;
         r->final_loss = s->loss;

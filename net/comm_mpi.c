@@ -39,7 +39,8 @@ int dmz_comm_mpi(int *argc, char ***argv, dmz_comm **out, char *err) {
 
 #include <mpi.h>
 
-enum { TAG_BARRIER_IN = 32001, TAG_BARRIER_OUT = 32002, TAG_PINGPONG = 32003, TAG_ERROR = 32004 };
+enum { TAG_BARRIER_IN = 32001, TAG_BARRIER_OUT = 32002, TAG_PINGPONG = 32003, TAG_ERROR = 32004,
+       TAG_PING = 32005, TAG_PONG = 32006 };
 enum { ERROR_TEXT_LEN = 1024 };
 
 typedef struct mpi_impl {
@@ -84,6 +85,50 @@ typedef struct wait_spec {
     int spin;
 } wait_spec;
 
+/* Every rank answers rank 0's liveness pings while it waits. */
+static void answer_pings(void) {
+    int flag = 0;
+    MPI_Status st;
+    MPI_Iprobe(0, TAG_PING, MPI_COMM_WORLD, &flag, &st);
+    if (!flag) return;
+    int token = 0;
+    MPI_Recv(&token, 1, MPI_INT, 0, TAG_PING, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    MPI_Request req;
+    MPI_Isend(&token, 1, MPI_INT, 0, TAG_PONG, MPI_COMM_WORLD, &req);
+    MPI_Request_free(&req);
+}
+
+/* Rank 0, after a collective timed out: which ranks do not answer a ping
+ * within a few seconds? Appends "1 (site a), 3 (site c)" to out. */
+static void unresponsive_ranks(dmz_comm *c, char *out, size_t len) {
+    int p = c->size;
+    MPI_Request *reqs = calloc((size_t)p * 2, sizeof *reqs);
+    int *tokens = calloc((size_t)p * 2, sizeof *tokens);
+    if (!reqs || !tokens) {
+        free(reqs), free(tokens);
+        return;
+    }
+    for (int r = 1; r < p; r++) {
+        tokens[r] = r;
+        MPI_Isend(&tokens[r], 1, MPI_INT, r, TAG_PING, MPI_COMM_WORLD, &reqs[r]);
+        MPI_Irecv(&tokens[p + r], 1, MPI_INT, r, TAG_PONG, MPI_COMM_WORLD, &reqs[p + r]);
+    }
+    double t0 = dmz_now_s();
+    int all = 0;
+    while (!all && dmz_now_s() - t0 < 3.0) {
+        MPI_Testall(p - 1, reqs + p + 1, &all, MPI_STATUSES_IGNORE);
+        nap();
+    }
+    size_t n = strlen(out);
+    for (int r = 1; r < p; r++) {
+        int flag = 0;
+        MPI_Test(&reqs[p + r], &flag, MPI_STATUS_IGNORE);
+        if (!flag && n < len - 80)
+            n += (size_t)snprintf(out + n, len - n, "%s%d (site %s)", n ? ", " : "", r, dmz_comm_site(c, r));
+    }
+    free(reqs), free(tokens);
+}
+
 /* Rank 0: has another rank reported its failure? */
 static int peer_failed(dmz_comm *c, char *err) {
     if (c->rank != 0) return DMZ_OK;
@@ -98,9 +143,12 @@ static int peer_failed(dmz_comm *c, char *err) {
                       dmz_comm_site(c, st.MPI_SOURCE), text);
 }
 
+static int last_wait_timed_out; /* the last wait_all failed by its deadline */
+
 static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses, const wait_spec *w,
                     char *err) {
     double t0 = dmz_now_s();
+    last_wait_timed_out = 0;
     unsigned polls = 0;
     double deadline = w->timeout_s > 0 ? t0 + w->timeout_s : INFINITY;
     for (;;) {
@@ -111,6 +159,7 @@ static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses,
         if ((++polls & 63) == 0 || (c->stop && *c->stop)) {
             int prc = peer_failed(c, err);
             if (prc) return prc;
+            if (c->rank != 0) answer_pings();
         }
         if (c->stop && *c->stop)
             return dmz_errorf(err, DMZ_EXIT_FAIL,
@@ -119,12 +168,20 @@ static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses,
                               c->rank, dmz_comm_site(c, c->rank), w->what);
         double now = dmz_now_s();
         if (now > deadline) {
+            last_wait_timed_out = 1;
             if (w->peer >= 0)
                 return dmz_errorf(err, DMZ_EXIT_FAIL,
                                   "rank %d (site %s): %s: no answer from rank %d (site %s) in %.0f s "
                                   "(--timeout): it stalled, was stopped or died",
                                   c->rank, dmz_comm_site(c, c->rank), w->what, w->peer,
                                   dmz_comm_site(c, w->peer), w->timeout_s);
+            char silent[512] = "";
+            if (c->rank == 0) unresponsive_ranks(c, silent, sizeof silent);
+            if (silent[0])
+                return dmz_errorf(err, DMZ_EXIT_FAIL,
+                                  "rank %d (site %s): %s did not complete in %.0f s (--timeout): rank %s does not "
+                                  "answer (stalled, stopped or dead)",
+                                  c->rank, dmz_comm_site(c, c->rank), w->what, w->timeout_s, silent);
             return dmz_errorf(err, DMZ_EXIT_FAIL,
                               "rank %d (site %s): %s did not complete in %.0f s (--timeout): a rank stalled, "
                               "was stopped or died mid-exchange",
@@ -169,13 +226,20 @@ static int ensure_slices(mpi_impl *m, size_t n, char *err) {
     return DMZ_OK;
 }
 
+/* Ranks other than 0 wait longer in collectives, so that rank 0 (which
+ * writes the result directory and can ask who is alive) reports first. */
+static double member_timeout(const dmz_comm *c) {
+    if (c->timeout_s <= 0) return 0;
+    return c->rank == 0 ? c->timeout_s : c->timeout_s * 1.5 + 5;
+}
+
 static int mpi_allreduce(dmz_comm *c, float *buf, size_t n, float scale, char *err) {
     mpi_impl *m = (mpi_impl *)c;
     int rc = check_size(c, n * sizeof(float), "all-reduce", err);
     if (!rc) rc = ensure_slices(m, n, err);
     if (rc) return rc;
     double t0 = dmz_now_s();
-    wait_spec w = {.what = "the gradient all-reduce", .peer = DMZ_ANY_RANK, .timeout_s = c->timeout_s};
+    wait_spec w = {.what = "the gradient all-reduce", .peer = DMZ_ANY_RANK, .timeout_s = member_timeout(c)};
     MPI_Request req;
     int mine = m->counts[c->rank];
     int mrc = MPI_Ireduce_scatter(buf, m->chunk, m->counts, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &req);
@@ -209,7 +273,7 @@ static int barrier_root(dmz_comm *c, const char *what, char *err) {
     for (int r = 1; r < p; r++) MPI_Irecv(&tokens[r], 1, MPI_INT, r, TAG_BARRIER_IN, MPI_COMM_WORLD, &reqs[r]);
     wait_spec w = {.what = what, .peer = DMZ_ANY_RANK, .timeout_s = c->timeout_s};
     int rc = wait_all(c, reqs + 1, p - 1, NULL, &w, err);
-    if (rc && c->timeout_s > 0 && !(c->stop && *c->stop)) {
+    if (rc) {
         char missing[512] = "";
         size_t len = 0;
         for (int r = 1; r < p; r++) {
@@ -219,9 +283,14 @@ static int barrier_root(dmz_comm *c, const char *what, char *err) {
                 len += (size_t)snprintf(missing + len, sizeof missing - len, "%s%d (site %s)", len ? ", " : "", r,
                                         dmz_comm_site(c, r));
         }
-        rc = dmz_errorf(err, DMZ_EXIT_FAIL,
-                        "rank 0 (site %s): %s: rank %s did not arrive in %.0f s (--timeout): stalled, stopped or dead",
-                        dmz_comm_site(c, 0), what, missing, c->timeout_s);
+        if (c->stop && *c->stop && missing[0]) {
+            size_t n = strlen(err);
+            snprintf(err + n, DMZ_ERR_LEN - n, "; rank %s had not arrived (the rank that died?)", missing);
+        } else if (last_wait_timed_out) {
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL,
+                            "rank 0 (site %s): %s: rank %s did not arrive in %.0f s (--timeout): stalled, stopped or dead",
+                            dmz_comm_site(c, 0), what, missing, c->timeout_s);
+        }
     }
     for (int r = 1; rc == DMZ_OK && r < p; r++)
         MPI_Isend(&tokens[0], 1, MPI_INT, r, TAG_BARRIER_OUT, MPI_COMM_WORLD, &reqs[r]);
@@ -236,7 +305,7 @@ static int barrier_member(dmz_comm *c, const char *what, char *err) {
     MPI_Isend(&token, 1, MPI_INT, 0, TAG_BARRIER_IN, MPI_COMM_WORLD, &reqs[0]);
     MPI_Irecv(&back, 1, MPI_INT, 0, TAG_BARRIER_OUT, MPI_COMM_WORLD, &reqs[1]);
     /* longer than rank 0's own bound, so that rank 0 names the missing rank first */
-    wait_spec w = {.what = what, .peer = 0, .timeout_s = c->timeout_s > 0 ? c->timeout_s * 1.5 + 5 : 0};
+    wait_spec w = {.what = what, .peer = 0, .timeout_s = member_timeout(c)};
     return wait_all(c, reqs, 2, NULL, &w, err);
 }
 
@@ -275,15 +344,47 @@ static int mpi_send(dmz_comm *c, int dst, int tag, const void *buf, size_t bytes
     return DMZ_OK;
 }
 
+/* Waits for the envelope of a `tag` message from any rank, so that the
+ * receive (and a timeout inside it) names its sender. */
+static int wait_for_sender(dmz_comm *c, int tag, int *src, const char *what, char *err) {
+    double t0 = dmz_now_s();
+    unsigned polls = 0;
+    for (;;) {
+        int flag = 0;
+        MPI_Status st;
+        int mrc = MPI_Iprobe(MPI_ANY_SOURCE, tag, MPI_COMM_WORLD, &flag, &st);
+        if (mrc != MPI_SUCCESS) return mpi_error(err, mrc, c, what);
+        if (flag) {
+            *src = st.MPI_SOURCE;
+            return DMZ_OK;
+        }
+        if ((++polls & 63) == 0 || (c->stop && *c->stop)) {
+            int prc = peer_failed(c, err);
+            if (prc) return prc;
+            if (c->rank != 0) answer_pings();
+        }
+        if (c->stop && *c->stop)
+            return dmz_errorf(err, DMZ_EXIT_FAIL,
+                              "rank %d (site %s): interrupted by a signal during %s (when a rank dies, the "
+                              "launcher ends the others with SIGTERM)",
+                              c->rank, dmz_comm_site(c, c->rank), what);
+        double now = dmz_now_s();
+        if (c->timeout_s > 0 && now - t0 > c->timeout_s)
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "rank %d (site %s): %s: no message from any rank in %.0f s (--timeout)",
+                              c->rank, dmz_comm_site(c, c->rank), what, c->timeout_s);
+        if (now - t0 > 200e-6) nap();
+    }
+}
+
 static int mpi_recv(dmz_comm *c, int src, int tag, void *buf, size_t bytes, int *from, size_t *got,
                     const char *what, char *err) {
     int rc = check_size(c, bytes, what, err);
     if (rc) return rc;
     double t0 = dmz_now_s();
+    if (src == DMZ_ANY_RANK && (rc = wait_for_sender(c, tag, &src, what, err))) return rc;
     MPI_Request req;
     MPI_Status st;
-    int mrc = MPI_Irecv(buf, (int)bytes, MPI_BYTE, src == DMZ_ANY_RANK ? MPI_ANY_SOURCE : src, tag,
-                        MPI_COMM_WORLD, &req);
+    int mrc = MPI_Irecv(buf, (int)bytes, MPI_BYTE, src, tag, MPI_COMM_WORLD, &req);
     if (mrc != MPI_SUCCESS) return mpi_error(err, mrc, c, what);
     wait_spec w = {.what = what, .peer = src, .timeout_s = c->timeout_s};
     if ((rc = wait_all(c, &req, 1, &st, &w, err))) return rc;

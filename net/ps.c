@@ -55,6 +55,7 @@ int dmz_ps_push_pull(dmz_comm *c, const float *grads, float *params, size_t n, i
                           c->rank, got, bytes);
     const ps_header *h = header_of(&in);
     *reply = (dmz_ps_reply){.global_step = h->step, .staleness = h->staleness,
+                            .applied = (h->flags & FLAG_APPLIED) != 0,
                             .stopped = (h->flags & FLAG_STOP) != 0, .service_s = h->service_s};
     memcpy(params, payload_of(&in), n * sizeof(float));
     *pulled_step = h->step;

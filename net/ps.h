@@ -25,7 +25,8 @@
 typedef struct dmz_ps_reply {
     int64_t global_step;   /* after this push (if applied) */
     int64_t staleness;     /* of this push */
-    int stopped;           /* 1: target reached, this push was not applied; stop */
+    int applied;           /* 1: this push's gradient was applied */
+    int stopped;           /* 1: the target step is reached: stop */
     double service_s;      /* server time between taking the push and answering it */
 } dmz_ps_reply;
 
