@@ -46,6 +46,9 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv);
 /* `dmzbench probe` (under mpirun). Returns the process exit code. */
 int dmz_probe_main(int argc, char **argv);
 
+/* `dmzbench k8s`: a Kubeflow MPIJob manifest pinning one worker pod to each node. */
+int dmz_k8s_main(int argc, char **argv);
+
 /* `dmzbench info`: devices, counters, topology, data sets, as text. */
 int dmz_info_main(void);
 

@@ -436,6 +436,28 @@ static void test_bad_cross_site_options(void **state) {
     assert_false(fs_exists(out)); /* a usage error leaves no run directory */
 }
 
+static void test_k8s_manifest_pins_one_pod_per_node(void **state) {
+    (void)state;
+    char path[512], cmd[2048];
+    snprintf(path, sizeof path, "%s/mpijob.yaml", fs_tmpdir);
+    snprintf(cmd, sizeof cmd, "%s k8s --nodes dtn-kisti,dtn-gist --out %s", bin, path);
+    assert_int_equal(system(cmd), 0);
+    char *y = (char *)fs_slurp(path, NULL);
+    assert_non_null(y);
+    assert_non_null(strstr(y, "kind: MPIJob"));
+    assert_non_null(strstr(y, "replicas: 2\n"));                 /* one worker pod per node */
+    assert_non_null(strstr(y, "- dtn-kisti\n"));
+    assert_non_null(strstr(y, "- dtn-gist\n"));
+    assert_non_null(strstr(y, "podAntiAffinity"));
+    assert_non_null(strstr(y, "- \"3\"\n"));                    /* async-ps: server + 2 workers */
+    assert_non_null(strstr(y, "fieldPath: spec.nodeName"));       /* each rank's site is its node */
+    free(y);
+    snprintf(cmd, sizeof cmd, "%s k8s --nodes 'Bad Node' >/dev/null 2>&1", bin);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "%s k8s >/dev/null 2>&1", bin);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+}
+
 static int group_setup(void **state) {
     const char *env = getenv("DMZBENCH");
     snprintf(bin, sizeof bin, "%s", env && *env ? env : DMZ_SOURCE_DIR "/build/dmzbench");
@@ -462,6 +484,7 @@ int main(void) {
         cmocka_unit_test(test_stopped_rank_is_named),
         cmocka_unit_test(test_probe_measures_every_size),
         cmocka_unit_test(test_bad_cross_site_options),
+        cmocka_unit_test(test_k8s_manifest_pins_one_pod_per_node),
     };
     return cmocka_run_group_tests(tests, group_setup, fs_group_remove_tmpdir);
 }
