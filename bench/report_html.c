@@ -218,6 +218,89 @@ static void result_text(FILE *f, const rpt_run *run, const rpt_paper *paper) {
     paper_text(f, paper);
 }
 
+/* Median of a summary column over the rows that have it (NAN: none). */
+static double summary_median(const rpt_run *run, const char *col, bool computing_only) {
+    const rpt_table *t = &run->summary_csv;
+    int c = rpt_table_col(t, col), b = rpt_table_col(t, "batch");
+    double v[4096];
+    int n = 0;
+    char err[DMZ_ERR_LEN];
+    for (size_t r = 0; r < t->nrows && n < 4096; r++) {
+        double x = NAN, batch = NAN;
+        if (rpt_table_num(t, r, c, &x, err) || isnan(x)) continue;
+        if (computing_only && (rpt_table_num(t, r, b, &batch, err) || !(batch > 0))) continue;
+        v[n++] = x;
+    }
+    if (!n) return NAN;
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double tmp = v[j];
+            v[j] = v[j - 1], v[j - 1] = tmp;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* The slowest and fastest computing rank by wall time, over all rows. */
+static void straggler_text(FILE *f, const rpt_run *run) {
+    const rpt_table *t = &run->summary_csv;
+    int cw = rpt_table_col(t, "wall_s"), cr = rpt_table_col(t, "rank"), cb = rpt_table_col(t, "batch");
+    int cs = rpt_table_col(t, "site");
+    char err[DMZ_ERR_LEN];
+    double slow = NAN, fast = NAN;
+    size_t slow_row = 0, fast_row = 0;
+    for (size_t r = 0; r < t->nrows; r++) {
+        double w = NAN, b = NAN;
+        if (rpt_table_num(t, r, cw, &w, err) || rpt_table_num(t, r, cb, &b, err) || isnan(w) || !(b > 0)) continue;
+        if (isnan(slow) || w > slow) slow = w, slow_row = r;
+        if (isnan(fast) || w < fast) fast = w, fast_row = r;
+    }
+    if (isnan(slow) || slow_row == fast_row) return;
+    fprintf(f, "<p>Straggler: rank %s (site ", rpt_table_cell(t, slow_row, cr));
+    esc(f, rpt_table_cell(t, slow_row, cs));
+    fprintf(f, ") took %.3f s, %.1f%% longer than the fastest, rank %s (%.3f s). In sync mode every rank "
+               "waits for it: see wait_s.</p>\n",
+            slow, 100.0 * (slow / fast - 1.0), rpt_table_cell(t, fast_row, cr), fast);
+}
+
+/* Cross-site runs: the link probe beside what training achieved on it. */
+static void cross_site_text(FILE *f, const rpt_run *run) {
+    if (run->ranks < 2) return;
+    fputs("<h2>Cross-site</h2>\n", f);
+    straggler_text(f, run);
+    char path[RPT_PATH_LEN + 16], err[DMZ_ERR_LEN];
+    snprintf(path, sizeof path, "%s/probe.csv", run->dir);
+    rpt_table probe;
+    if (rpt_table_read(path, &probe, err) != DMZ_OK) {
+        fputs("<p>No link probe in this run (probe.csv missing: --no-probe?).</p>\n", f);
+        return;
+    }
+    int kind = rpt_table_col(&probe, "kind"), bw = rpt_table_col(&probe, "bandwidth_gbps");
+    int lat = rpt_table_col(&probe, "latency_us"), bytes = rpt_table_col(&probe, "bytes");
+    int bus = rpt_table_col(&probe, "busbw_gbps");
+    double peak = NAN, lat1 = NAN, probe_bus = NAN;
+    for (size_t r = 0; r < probe.nrows; r++) {
+        double x = NAN, b = NAN;
+        if (strcmp(rpt_table_cell(&probe, r, kind), "allreduce") == 0) {
+            if (!rpt_table_num(&probe, r, bus, &x, err)) probe_bus = x;
+            continue;
+        }
+        if (!rpt_table_num(&probe, r, bw, &x, err) && !isnan(x) && (isnan(peak) || x > peak)) peak = x;
+        if (!rpt_table_num(&probe, r, bytes, &b, err) && b == 1 && !rpt_table_num(&probe, r, lat, &x, err)) lat1 = x;
+    }
+    double achieved = summary_median(run, "busbw_gbps", true);
+    fprintf(f, "<p>Link probe: %.1f us one-way latency at 1 B; peak ping-pong bandwidth %.3f GB/s; "
+               "the all-reduce at the gradient size reached %.3f GB/s busbw in the probe.",
+            lat1, peak, probe_bus);
+    if (isfinite(achieved) && isfinite(peak) && peak > 0)
+        fprintf(f, " During training the exchange reached a median <b>%.3f GB/s busbw, %.0f%% of the probed "
+                   "peak</b>.", achieved,
+                100.0 * achieved / peak);
+    fputs("</p>\n<details><summary>probe.csv</summary>\n", f);
+    table(f, &probe, NULL);
+    fputs("</details>\n", f);
+    rpt_table_free(&probe);
+}
+
 static const char *const stats_cols[] = {"metric", "n", "median", "min", "max", "stddev", NULL};
 
 static void run_body(FILE *f, const rpt_ctx *ctx, const rpt_run *run, const rpt_figure *figs,
@@ -225,6 +308,7 @@ static void run_body(FILE *f, const rpt_ctx *ctx, const rpt_run *run, const rpt_
     warnings(f, run);
     config_table(f, run);
     result_text(f, run, &ctx->paper);
+    cross_site_text(f, run);
     fputs("<h2>Figures</h2>\n", f);
     figures(f, ctx, figs, n_figs);
     fputs("<h2>Statistics over repetitions (stats.csv)</h2>\n", f);
@@ -234,7 +318,7 @@ static void run_body(FILE *f, const rpt_ctx *ctx, const rpt_run *run, const rpt_
     table(f, &run->summary_csv, NULL);
     fputs("<h2>Files</h2>\n<ul>\n", f);
     static const char *const files[] = {"meta.json", "log.txt", "summary.csv", "steps.csv",
-                                        "stats.csv"};
+                                        "stats.csv", "net.csv", "probe.csv"};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) link_to(f, out_dir, run->dir, files[i]);
     static const char *const data[] = {"fig-info.csv", "fig-breakdown.csv", "fig-paper.csv"};
     for (size_t i = 0; i < sizeof data / sizeof data[0]; i++) link_to(f, out_dir, out_dir, data[i]);
