@@ -104,6 +104,7 @@ config:
 	@echo "  cuda   : $(CFG_CUDA)"
 	@echo "  cudaemu: $(CFG_CUDA_EMU)"
 	@echo "  mpi    : $(CFG_MPI)"
+	@echo "  nccl   : $(CFG_NCCL)"
 	@echo "  papi   : $(CFG_PAPI)"
 	@echo "  hwloc  : $(CFG_HWLOC)"
 	@echo "  nvml   : $(CFG_NVML)"
@@ -142,11 +143,21 @@ ifneq ($(USE_CUDA),)
   LDLIBS_ALL += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
   GPU_TEST_BIN := $(BUILD)/tests/test_cuda_gpu
 endif
+# NCCL: the gradient all-reduce on device buffers (sync mode, --backend cuda); needs CUDA and MPI.
+NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
+NCCL_LIB := $(firstword $(wildcard $(CUDA_LIBDIR)/libnccl.so /usr/lib/x86_64-linux-gnu/libnccl.so))
+USE_NCCL := $(if $(NO_NCCL),,$(if $(USE_CUDA),$(if $(USE_MPI),$(if $(NCCL_HEADER),$(if $(NCCL_LIB),1)))))
+CFG_NCCL := $(call have,NCCL,$(if $(USE_NCCL),yes ($(NCCL_HEADER)$(comma) $(NCCL_LIB): sync all-reduce on GPU memory),no (needs nvcc$(comma) MPI$(comma) nccl.h and libnccl.so; found: cuda=$(if $(USE_CUDA),yes,no) mpi=$(if $(USE_MPI),yes,no) header=$(if $(NCCL_HEADER),yes,no) lib=$(if $(NCCL_LIB),yes,no))))
+ifneq ($(USE_NCCL),)
+  CFLAGS_ALL += -DDMZ_HAVE_NCCL
+  LDLIBS_ALL += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(patsubst %/,%,$(dir $(NCCL_LIB))) -lnccl
+endif
+$(BUILD)/obj/net/comm_nccl.o: CFLAGS_ALL += $(if $(USE_NCCL),-isystem $(dir $(NCCL_HEADER)) -isystem $(CUDA_HOME)/include)
 LIBS := $(BUILD)/libdmz.a $(if $(USE_CUDA),$(BUILD)/libdmz_cuda.a)
 
 # Objects that depend on the CUDA choice are rebuilt when it changes.
 CUDA_STAMP := $(BUILD)/.cuda-config
-CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI)
+CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI) nccl=$(NO_NCCL)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONFIG)" ] || echo "$(CUDA_CONFIG)" > $(CUDA_STAMP); })
 # ---------------------------------------------------------------- sources
 LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c bench/*.c)
@@ -186,6 +197,7 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(LIBS)
 
 # ---------------------------------------------------------------- CUDA rules (variables above)
 $(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
+  $(BUILD)/obj/net/comm_nccl.o $(BUILD)/obj/bench/experiment.o \
   $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
 
 $(BUILD)/obj-cuda/%.o: %.cu

@@ -37,6 +37,7 @@ static void set_signals(void (*handler)(int)) {
 typedef struct run_state {
     const dmz_train_config *cfg;
     dmz_comm *comm;
+    dmz_comm *grad_comm;  /* the gradient all-reduce: comm, or nccl on device buffers */
     bool root;            /* rank 0: writes the result directory */
     bool cross;           /* sync or async-ps */
     dmz_train_role role;
@@ -169,7 +170,8 @@ static int run_one_rep(run_state *st, int rep, char *err) {
     const dmz_train_observer *o = st->root ? &obs : NULL;
     dmz_rep_result *out = &my_reps(st)[rep];
     if (!is_mode(cfg, "async-ps"))
-        return dmz_train_repetition(st->model, st->comm, &st->ds, cfg, &st->role, rep, o, &stop_requested, out, err);
+        return dmz_train_repetition(st->model, st->grad_comm, &st->ds, cfg, &st->role, rep, o, &stop_requested, out,
+                                    err);
     if (st->comm->rank == 0) return dmz_train_ps_server(st->model, st->comm, &st->ds, cfg, rep, out, err);
     return dmz_train_ps_worker(st->model, st->comm, &st->ds, cfg, &st->role, rep, NULL, &stop_requested, out, err);
 }
@@ -449,6 +451,11 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
     dmz_guardian_phase(&st->guardian, "the data load");
     if (!rc) rc = load_data(st, err);
     if (!rc && st->cross) rc = c->barrier(c, "the data load", NULL, err);
+    st->grad_comm = c;
+    if (!rc && is_mode(cfg, "sync") && strcmp(be->name, "cpu") != 0 && dmz_comm_nccl_built(NULL, 0))
+        rc = dmz_comm_nccl(c, &st->grad_comm, err); /* picks this rank's GPU before the model is made */
+    if (!rc && st->root && st->grad_comm != c)
+        cJSON_AddStringToObject(cJSON_GetObjectItem(st->meta, "mpi"), "gradient_transport", st->grad_comm->transport);
     if (!rc) rc = create_model(st, be, err);
     dmz_guardian_phase(&st->guardian, "the link probe");
     if (!rc) rc = run_probe(st, err);
@@ -503,6 +510,7 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
     else if (rc) rc = fail_member(&st, rc, err);
     if (st.cross && rc && st.root) st.comm->abort_job(st.comm, rc);
     if (st.cross && !rc) rc = st.comm->barrier(st.comm, "the end of the run", NULL, err);
+    if (st.grad_comm && st.grad_comm != st.comm) st.grad_comm->finalize(st.grad_comm);
     free_run(&st);
     set_signals(SIG_DFL);
     if (st.cross && !rc) st.comm->finalize(st.comm);

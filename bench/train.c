@@ -40,9 +40,14 @@ static int exchange(loop_state *L, dmz_step_record *s, char *err) {
         if (rc) return rc;
     }
     double t0 = dmz_now_s(), sent0 = c->stats.bytes_sent;
-    dmz_host_view_pull(&L->grads, be, dmz_model_grads(L->m));
-    int rc = c->allreduce(c, L->grads.host, L->grads.n, L->role->grad_scale, err);
-    dmz_host_view_push(&L->grads, be, dmz_model_grads(L->m));
+    int rc;
+    if (c->device_buffers) { /* nccl: straight from device memory */
+        rc = c->allreduce(c, dmz_model_grads(L->m), L->grads.n, L->role->grad_scale, err);
+    } else {
+        dmz_host_view_pull(&L->grads, be, dmz_model_grads(L->m));
+        rc = c->allreduce(c, L->grads.host, L->grads.n, L->role->grad_scale, err);
+        dmz_host_view_push(&L->grads, be, dmz_model_grads(L->m));
+    }
     be->sync();
     s->comm_s = dmz_now_s() - t0;
     s->comm_bytes = c->stats.bytes_sent - sent0;
@@ -82,7 +87,9 @@ static int loop_init(loop_state *L, dmz_model *m, dmz_comm *comm, const dmz_data
     *L = (loop_state){.m = m, .comm = comm, .cfg = cfg, .role = role};
     int rc = dmz_batch_source_init(&L->src, &ds->train, role->global_batch, role->offset, role->local_batch,
                                    role->data_seed, err);
-    if (!rc) rc = dmz_host_view_init(&L->grads, dmz_model_backend(m), dmz_model_grads(m), dmz_model_num_params(m), err);
+    if (!rc && !comm->device_buffers)
+        rc = dmz_host_view_init(&L->grads, dmz_model_backend(m), dmz_model_grads(m), dmz_model_num_params(m), err);
+    L->grads.n = dmz_model_num_params(m);
     return rc;
 }
 

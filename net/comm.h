@@ -29,7 +29,8 @@ typedef struct dmz_comm_stats {
 
 typedef struct dmz_comm dmz_comm;
 struct dmz_comm {
-    const char *name;   /* "single", "mpi" */
+    const char *name;   /* "single", "mpi", "nccl" */
+    int device_buffers; /* 1: allreduce takes device memory (nccl); 0: host memory */
     int rank, size;
     double timeout_s;   /* a wait longer than this fails the job; <= 0: wait forever */
     volatile sig_atomic_t *stop; /* set by a signal handler: waits end at once; may be NULL */
@@ -79,6 +80,13 @@ int dmz_comm_under_launcher(void);
 /* Initialises MPI once per process and returns its communicator over all
  * ranks; site names are exchanged here. DMZ_EXIT_USAGE when MPI is not built. */
 int dmz_comm_mpi(int *argc, char ***argv, dmz_comm **out, char *err);
+
+/* NCCL for the gradient all-reduce on device buffers (--backend cuda), built
+ * with nvcc + MPI + NCCL (DMZ_HAVE_NCCL). Picks this rank's GPU by its rank
+ * among the ranks on its host, joins a communicator whose unique id rank 0
+ * broadcasts over `host`, and forwards everything else to `host`. */
+int dmz_comm_nccl_built(char *why, size_t len);
+int dmz_comm_nccl(dmz_comm *host, dmz_comm **out, char *err);
 
 /* The site of `rank` ("?" when unknown). */
 const char *dmz_comm_site(const dmz_comm *c, int rank);
