@@ -25,6 +25,7 @@ static void emit(dmz_mllog *log, const char *event, const char *key, cJSON *valu
     if (step >= 0) cJSON_AddNumberToObject(meta, "step_num", step);
     char *text = cJSON_PrintUnformatted(o);
     if (text) fprintf(log->f, ":::MLLOG %s\n", text);
+    fflush(log->f); /* a watcher (or a crash) sees every line as it happens */
     free(text);
     cJSON_Delete(o);
 }

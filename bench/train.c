@@ -35,7 +35,8 @@ static int exchange(loop_state *L, dmz_step_record *s, char *err) {
     dmz_comm *c = L->comm;
     if (c->size > 1) {
         char what[64];
-        snprintf(what, sizeof what, "step %d's gradient exchange", s->step);
+        if (s->step < 0) snprintf(what, sizeof what, "warm-up step %d's gradient exchange", -s->step);
+        else snprintf(what, sizeof what, "step %d's gradient exchange", s->step);
         int rc = c->barrier(c, what, &s->wait_s, err);
         if (rc) return rc;
     }
