@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "net/comm.h"
 #include "common/dmz.h"
 #include "datasets/datasets.h"
 #include "kernels/backend.h"
@@ -65,6 +66,12 @@ int dmz_info_main(void) {
     print_host();
     print_backends();
     print_gpus();
+    char why[512];
+    printf("cross-site\n");
+    int mpi = dmz_comm_mpi_built(why, sizeof why);
+    printf("  %-8s %s%s\n", "mpi", mpi ? "" : "unavailable: ", why);
+    int nccl = dmz_comm_nccl_built(why, sizeof why);
+    printf("  %-8s %s%s\n", "nccl", nccl ? "" : "unavailable: ", why);
     printf("counters\n");
     printf("  %-8s unavailable: PAPI support is not built yet\n", "papi");
     printf("  %-8s unavailable: NVML support is not built yet\n", "nvml");

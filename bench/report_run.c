@@ -243,11 +243,19 @@ void rpt_run_free(rpt_run *run) {
 }
 
 void rpt_run_config_label(const rpt_run *run, char *out, size_t len) {
-    char ranks[48] = "? ranks";
-    if (run->ranks >= 0)
+    char ranks[64] = "? ranks";
+    if (run->ranks >= 0 && strcmp(run->mode, "async-ps") == 0)
+        snprintf(ranks, sizeof ranks, "server + %ld worker%s", run->ranks - 1, run->ranks == 2 ? "" : "s");
+    else if (run->ranks >= 0)
         snprintf(ranks, sizeof ranks, "%ld rank%s", run->ranks, run->ranks == 1 ? "" : "s");
-    snprintf(out, len, "%s %s %s", run->backend[0] ? run->backend : "?",
-             run->mode[0] ? run->mode : "?", ranks);
+    char threads[48] = "";
+    const rpt_table *t = &run->summary_csv;
+    int col = rpt_table_col(t, "threads");
+    if (col >= 0 && t->nrows > 0)
+        snprintf(threads, sizeof threads, ", %s thread%s each", rpt_table_cell(t, 0, col),
+                 strcmp(rpt_table_cell(t, 0, col), "1") == 0 ? "" : "s");
+    snprintf(out, len, "%s %s: %s%s", run->backend[0] ? run->backend : "?", run->mode[0] ? run->mode : "?", ranks,
+             threads);
 }
 
 /* ------------------------------------------------------------ paper.csv */

@@ -228,7 +228,7 @@ static void test_single_run(void **state) {
     for (size_t i = 0; i < sizeof needles / sizeof needles[0]; i++)
         assert_file_contains(html, needles[i]);
     path_of(html, sizeof html, plots, "fig-paper.csv");
-    assert_file_contains(html, "dmzbench: cpu single 1 rank");
+    assert_file_contains(html, "dmzbench: cpu single: 1 rank");
     assert_no_tmp_files(dir);
 }
 
@@ -248,7 +248,7 @@ static void test_several_runs(void **state) {
     assert_file_contains(sub, "compare.png");
     assert_file_contains(sub, "run-cmp-a/report.html");
     assert_file_contains(sub, "run-cmp-b");
-    assert_file_contains(sub, "cpu sync 2 ranks");
+    assert_file_contains(sub, "cpu sync: 2 ranks");
     path_of(sub, sizeof sub, out, "run-cmp-b");
     assert_figure(sub, "paper");
     assert_no_tmp_files(out);
