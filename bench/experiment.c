@@ -104,8 +104,9 @@ static int load_data(run_state *st, char *err) {
     opt.synthetic_seed = cfg->seed;
     MLLOG_START(&st->log, "data_load", -1);
     int rc = dmz_dataset_load(cfg->data, &opt, &st->ds, err);
+    if (rc == DMZ_OK) st->have_data = true;
+    if (stop_requested) return dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal during the data load");
     if (rc) return rc;
-    st->have_data = true;
     MLLOG_END(&st->log, "data_load", -1, "success");
     if (st->root) dmz_meta_set_dataset(st->meta, &st->ds);
     if (st->ds.fallback && st->root)
@@ -369,6 +370,11 @@ static int finish_run(run_state *st, int rc, const char *error, int n_gathered) 
     int wrc = write_tables(st, stats, rows, n_rows, ok, err);
     if (!wrc) wrc = dmz_meta_finish(st->meta, &st->rd, ok ? "ok" : "failed", ok ? NULL : error, err);
     if (!wrc && ok) draw_figures(st);
+    if (!wrc && ok && stop_requested) { /* gnuplot got the Ctrl-C too: a figure may be missing */
+        ok = false, rc = DMZ_EXIT_FAIL;
+        error = "interrupted by a signal while drawing the figures";
+        wrc = dmz_meta_finish(st->meta, &st->rd, "failed", error, err);
+    }
     if (!wrc) wrc = dmz_rundir_finish(&st->rd, ok && !wrc, error, err);
     if (!wrc) {
         dmz_run_info info = run_info(st);

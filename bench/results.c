@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/dmz.h"
@@ -226,6 +227,24 @@ int dmz_write_stats_csv(const dmz_rundir *rd, const dmz_stat *stats, int n_stats
     return close_checked(f, rd, "stats.csv", err);
 }
 
+/* Another run may hold the index lock while it appends; a holder that never
+ * lets go (a stopped process) must not stall this run for good. */
+enum { INDEX_LOCK_WAIT_S = 60 };
+
+static int lock_bounded(int fd, const char *lock, char *err) {
+    double t0 = dmz_now_s();
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR)
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot lock: %s", lock, strerror(errno));
+        if (dmz_now_s() - t0 > INDEX_LOCK_WAIT_S)
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: another process has held the index lock for %d s; "
+                                                  "the run is complete but not in index.csv", lock, INDEX_LOCK_WAIT_S);
+        struct timespec ts = {0, 20000000};
+        nanosleep(&ts, NULL);
+    }
+    return DMZ_OK;
+}
+
 static const char INDEX_HEADER[] =
     "run,started_utc,status,model,backend,mode,ranks,steps,batch,reps,dataset,"
     "wall_s_median,samples_per_s_median,test_accuracy_median,dir\n";
@@ -237,7 +256,10 @@ int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *s
     snprintf(lock, sizeof lock, "%s/.index.lock", rd->root);
     FILE *lf = fopen(lock, "w");
     if (!lf) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create: %s", lock, strerror(errno));
-    flock(fileno(lf), LOCK_EX);
+    if (lock_bounded(fileno(lf), lock, err)) {
+        fclose(lf);
+        return DMZ_EXIT_FAIL;
+    }
     size_t old_len = 0;
     char *old = NULL;
     if (access(path, F_OK) == 0) { /* an index that exists but cannot be read is not silently replaced */

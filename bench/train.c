@@ -100,11 +100,16 @@ static void loop_free(loop_state *L) {
 }
 
 static int run_warmup(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, const dmz_train_config *cfg,
-                      const dmz_train_role *role, double *seconds, char *err) {
+                      const dmz_train_role *role, volatile sig_atomic_t *stop, double *seconds, char *err) {
     loop_state L;
     double t0 = dmz_now_s();
     int rc = loop_init(&L, m, comm, ds, cfg, role, err);
     for (int i = 0; rc == DMZ_OK && i < cfg->warmup; i++) {
+        if (stop && *stop) {
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal during warm-up (step %d of %d)", i + 1,
+                            cfg->warmup);
+            break;
+        }
         dmz_step_record s = {.step = -(i + 1)};
         rc = train_step(&L, &s, err);
     }
@@ -199,7 +204,7 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, co
     dmz_rep_result_init(r, rep);
     r->steps = calloc((size_t)cfg->steps, sizeof *r->steps);
     if (!r->steps) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for %d step records", cfg->steps);
-    int rc = run_warmup(m, comm, ds, cfg, role, &r->warmup_s, err);
+    int rc = run_warmup(m, comm, ds, cfg, role, stop, &r->warmup_s, err);
     if (rc == DMZ_OK) rc = start_identical(m, comm, err);
     loop_state L;
     if (rc == DMZ_OK) rc = loop_init(&L, m, comm, ds, cfg, role, err);

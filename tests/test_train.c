@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <time.h>
+#include <signal.h>
+#include <fcntl.h>
 #include <cmocka.h>
 
 #include "bench/train.h"
@@ -223,8 +226,56 @@ static void test_failed_run_says_why(void **state) {
     fs_rm_rf(root);
 }
 
+static double mono_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* SIGINT in a phase: the run ends within a second, exit 1, failed, the phase named. */
+static void interrupt_case(const char *extra, double after_s, const char *phase) {
+    char root[] = "/tmp/dmz_results_XXXXXX", dir[8192];
+    assert_non_null(mkdtemp(root));
+    char out[256];
+    snprintf(out, sizeof out, "--out=%s", root);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1), dup2(null, 2);
+        execl(dmzbench_path(), "dmzbench", "train", "--data", "fashion-mnist", "--quiet", "--threads", "1", out,
+              "--seed", "3", extra, (char *)NULL);
+        _exit(127);
+    }
+    struct timespec ts = {(time_t)after_s, (long)((after_s - (time_t)after_s) * 1e9)};
+    nanosleep(&ts, NULL);
+    double t0 = mono_s();
+    kill(pid, SIGINT);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    double took = mono_s() - t0;
+    fprintf(stderr, "SIGINT %s: exit %d after %.2f s\n", phase, WIFEXITED(st) ? WEXITSTATUS(st) : -1, took);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 1);
+    assert_true(took < 1.0);
+    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    char *status = read_in(dir, "status");
+    assert_non_null(status);
+    assert_non_null(strstr(status, "status: failed"));
+    if (!strstr(status, phase)) fprintf(stderr, "%s\n", status);
+    assert_non_null(strstr(status, phase));
+    free(status);
+    fs_rm_rf(root);
+}
+
+static void test_sigint_in_each_phase(void **state) {
+    (void)state;
+    interrupt_case("--warmup=1000000", 1.0, "during warm-up");
+    interrupt_case("--steps=100000000", 1.0, "interrupted by a signal at step");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sigint_in_each_phase),
         cmocka_unit_test(test_same_seed_same_losses),
         cmocka_unit_test(test_fashion_mnist_reaches_80_percent),
         cmocka_unit_test(test_result_directory_is_complete),
