@@ -70,6 +70,16 @@ static int mpi_error(char *err, int code, const dmz_comm *c, const char *what) {
                       dmz_comm_site(c, c->rank), what, text);
 }
 
+/* How long a wait polls flat out before it starts to nap: DMZBENCH_SPIN_US, default 200 us. */
+static double spin_s(void) {
+    static double s = -1;
+    if (s < 0) {
+        const char *v = getenv("DMZBENCH_SPIN_US");
+        s = (v && *v ? atof(v) : 200) * 1e-6;
+    }
+    return s;
+}
+
 static void nap(void) {
     struct timespec ts = {0, 20000}; /* 20 us: short against a step, long against a poll */
     nanosleep(&ts, NULL);
@@ -187,7 +197,7 @@ static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses,
                               "was stopped or died mid-exchange",
                               c->rank, dmz_comm_site(c, c->rank), w->what, w->timeout_s);
         }
-        if (!w->spin && now - t0 > 200e-6) nap();
+        if (!w->spin && now - t0 > spin_s()) nap();
     }
 }
 
