@@ -43,7 +43,8 @@ deps:
 
 # ---------------------------------------------------------------- configuration
 SAN ?=
-BUILD ?= $(if $(SAN),build-san,build)
+RACE ?=
+BUILD ?= $(if $(SAN),build-san,$(if $(RACE),build-race,build))
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 # libcsv ships no .pc file: it is linked by name.
@@ -113,13 +114,19 @@ config:
 # it runs every kernel on the GPU when one answers, and skips (saying why) otherwise.
 CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/obj-cuda/%.o)
-EMU_OBJS  := $(CUDA_SRCS:%.cu=$(BUILD)/obj-emu/%.o) $(BUILD)/obj-emu/kernels/cuda/emu/cuda_emu.o
+EMU_SRCS  := $(wildcard kernels/cuda/emu/*.cpp)
+EMU_OBJS  := $(CUDA_SRCS:%.cu=$(BUILD)/obj-emu/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/obj-emu/%.o)
 NVCC_GENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCC_WARN ?= -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter $(if $(filter 9 10 11,$(NVCC_MAJOR)),,-Werror all-warnings)
 NVCC_FLAGS := -O3 -std=c++17 -lineinfo -I. -Wno-deprecated-gpu-targets $(NVCC_GENCODE) $(NVCC_WARN)
 EMU_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter $(OPT) -I. $(SAN_FLAGS)
 EMU_CU_FLAGS := -x c++ -include kernels/cuda/emu/cuda_emu.h -DDMZ_CUDA_EMU
+# RACE=1 (make test-race, build-race/): the kernel files under ThreadSanitizer,
+# the emulator itself uninstrumented but built as the race detector.
+EMU_CU_FLAGS += $(if $(RACE),-fsanitize=thread)
+EMU_RT_FLAGS := $(if $(RACE),-DDMZ_EMU_RACE=1)
+LDLIBS_ALL += $(if $(RACE),-fsanitize=thread)
 
 ifneq ($(USE_CUDA),)
   CUDA_TOO_OLD := $(if $(filter 13 14 15,$(NVCC_MAJOR)),$(filter 3% 5% 60 61 62 70 72,$(CUDA_ARCH)))
@@ -189,13 +196,18 @@ $(BUILD)/obj-emu/%.o: %.cu
 
 $(BUILD)/obj-emu/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(call say,CXX,$<)$(CXX) $(EMU_CXXFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CXX,$<)$(CXX) $(EMU_CXXFLAGS) $(EMU_RT_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libdmz_cuda_emu.a: $(EMU_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj-emu/tests/cuda_selftest.o \
                               $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+$(BUILD)/tests/test_race: $(BUILD)/obj/tests/test_race.o $(BUILD)/obj-emu/tests/race_kernels.o \
+                          $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
 

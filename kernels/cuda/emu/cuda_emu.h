@@ -105,66 +105,94 @@ __attribute__((pure)) const block_info *this_block();
 
 /* ---------------------------------------------------------------- synchronisation */
 namespace dmz_emu {
-void block_barrier();
+/* Where a barrier or warp operation was called from: the default arguments
+ * below (__builtin_FILE/__builtin_LINE) are evaluated at the call site, so the
+ * checks can name the line and compare the call sites of lanes that meet. */
+enum warp_op { OP_SYNCWARP, OP_SHFL_IDX, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR, OP_BALLOT, OP_ANY, OP_ALL };
+struct site {
+    const char *file;
+    int line;
+    int op; /* warp_op; -1 for __syncthreads */
+};
+void block_barrier(site s);
 /* Waits until every existing lane named in mask has arrived (with the same mask). */
-void warp_barrier(unsigned mask);
+void warp_barrier(unsigned mask, site s);
 /* Two-phase warp exchange: publish one value (up to 8 bytes), wait for the lanes
  * in mask, read the warp's slots; then warp_exchange_end, so that no lane
  * overwrites its slot before the others have read it. */
-const uint64_t *warp_exchange_begin(unsigned mask, uint64_t mine);
-void warp_exchange_end(unsigned mask);
+const uint64_t *warp_exchange_begin(unsigned mask, uint64_t mine, site s);
+void warp_exchange_end(unsigned mask, site s);
 /* Lanes of the current warp that exist (a block's last warp may be partial). */
 unsigned warp_existing_lanes();
+/* A shuffle reading lane src (not the caller) that is outside mask or does not
+ * exist: reported (the value is undefined on a GPU). */
+void bad_shuffle_source(unsigned mask, int src, site s);
 void *dynamic_shared();
 
-template <class T> inline T shuffle_from(unsigned mask, T var, int src) {
+template <class T> inline T shuffle_from(unsigned mask, T var, int src, site s) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle: up to 8-byte plain values");
     uint64_t mine = 0;
     memcpy(&mine, &var, sizeof(T));
-    const uint64_t *slots = warp_exchange_begin(mask, mine);
+    const uint64_t *slots = warp_exchange_begin(mask, mine, s);
     T out = var; /* a source lane outside the warp or the mask: CUDA leaves it undefined; we return var */
     if (src >= 0 && src < 32 && (mask & warp_existing_lanes() & (1u << src))) memcpy(&out, &slots[src], sizeof(T));
-    warp_exchange_end(mask);
+    else if (src != (int)this_thread()->lane) bad_shuffle_source(mask, src, s);
+    warp_exchange_end(mask, s);
     return out;
 }
 } // namespace dmz_emu
 
-inline void __syncthreads() { dmz_emu::block_barrier(); }
-inline void __syncwarp(unsigned mask = 0xffffffffu) { dmz_emu::warp_barrier(mask); }
+#define DMZ_EMU_SITE(op) ::dmz_emu::site{file, line, (op)}
+#define DMZ_EMU_CALLER const char *file = __builtin_FILE(), int line = __builtin_LINE()
+
+inline void __syncthreads(DMZ_EMU_CALLER) { dmz_emu::block_barrier(DMZ_EMU_SITE(-1)); }
+inline void __syncwarp(unsigned mask = 0xffffffffu, DMZ_EMU_CALLER) {
+    dmz_emu::warp_barrier(mask, DMZ_EMU_SITE(dmz_emu::OP_SYNCWARP));
+}
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
-template <class T> inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
+template <class T> inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
-    return dmz_emu::shuffle_from(mask, var, (lane & ~(width - 1)) + (src_lane & (width - 1)));
+    return dmz_emu::shuffle_from(mask, var, (lane & ~(width - 1)) + (src_lane & (width - 1)),
+                                 DMZ_EMU_SITE(dmz_emu::OP_SHFL_IDX));
 }
-template <class T> inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+template <class T>
+inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
     int src = (lane & (width - 1)) < (int)delta ? lane : lane - (int)delta;
-    return dmz_emu::shuffle_from(mask, var, src);
+    return dmz_emu::shuffle_from(mask, var, src, DMZ_EMU_SITE(dmz_emu::OP_SHFL_UP));
 }
-template <class T> inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
     int src = (lane & (width - 1)) + (int)delta >= width ? lane : lane + (int)delta;
-    return dmz_emu::shuffle_from(mask, var, src);
+    return dmz_emu::shuffle_from(mask, var, src, DMZ_EMU_SITE(dmz_emu::OP_SHFL_DOWN));
 }
-template <class T> inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
+template <class T> inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
     int src = lane ^ lane_mask;
     if (src > (lane | (width - 1))) src = lane; /* later groups are out of reach */
-    return dmz_emu::shuffle_from(mask, var, src);
+    return dmz_emu::shuffle_from(mask, var, src, DMZ_EMU_SITE(dmz_emu::OP_SHFL_XOR));
 }
-inline unsigned __ballot_sync(unsigned mask, int pred) {
-    const uint64_t *slots = dmz_emu::warp_exchange_begin(mask, pred != 0);
-    unsigned lanes = mask & dmz_emu::warp_existing_lanes(), out = 0;
+namespace dmz_emu {
+inline unsigned vote(unsigned mask, int pred, site s) {
+    const uint64_t *slots = warp_exchange_begin(mask, pred != 0, s);
+    unsigned lanes = mask & warp_existing_lanes(), out = 0;
     for (int i = 0; i < 32; i++)
         if ((lanes & (1u << i)) && slots[i]) out |= 1u << i;
-    dmz_emu::warp_exchange_end(mask);
+    warp_exchange_end(mask, s);
     return out;
 }
-inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
-inline int __all_sync(unsigned mask, int pred) {
-    return __ballot_sync(mask, pred) == (mask & dmz_emu::warp_existing_lanes());
+} // namespace dmz_emu
+inline unsigned __ballot_sync(unsigned mask, int pred, DMZ_EMU_CALLER) {
+    return dmz_emu::vote(mask, pred, DMZ_EMU_SITE(dmz_emu::OP_BALLOT));
+}
+inline int __any_sync(unsigned mask, int pred, DMZ_EMU_CALLER) {
+    return dmz_emu::vote(mask, pred, DMZ_EMU_SITE(dmz_emu::OP_ANY)) != 0;
+}
+inline int __all_sync(unsigned mask, int pred, DMZ_EMU_CALLER) {
+    return dmz_emu::vote(mask, pred, DMZ_EMU_SITE(dmz_emu::OP_ALL)) == (mask & dmz_emu::warp_existing_lanes());
 }
 
 /* ---------------------------------------------------------------- atomics */
