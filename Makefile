@@ -4,6 +4,7 @@
 #   make test       ... and run every test (tests/run.sh prints "N passed, N failed")
 #   make bench      ... and run the paper's experiment, then draw its figures
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
+#   make test-race  the kernels on the emulator under ThreadSanitizer: races, barriers, warp rules
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
 #   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
 #
@@ -19,7 +20,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san bench bench-data bench-peer clean help config
+.PHONY: all build deps test test-san test-race bench bench-data bench-peer clean help config
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -226,6 +227,21 @@ test-san: deps
 	@$(MAKE) --no-print-directory SAN=1 build
 	@DMZBENCH=build-san/dmzbench ASAN_OPTIONS=detect_leaks=1 tests/run.sh build-san/tests
 
+# The emulator as a race detector (kernels/cuda/emu/emu_race.cpp): the kernel
+# files under ThreadSanitizer in build-race/, blocks on two OS threads. The
+# buggy kernels of tests/race_kernels.cu must each be reported with their line
+# (tests/test_race); every real kernel (tests/test_cuda_ops) must report
+# nothing, under the default schedule, a seeded one, and the Pascal warp rules.
+# OpenMP runs one thread: libgomp is not instrumented.
+RACE_TESTS := build-race/tests/test_cuda_ops build-race/tests/test_race
+RACE_SEED ?= 7
+test-race: deps
+	@$(MAKE) --no-print-directory RACE=1 NO_CUDA=1 config $(RACE_TESTS)
+	@export OMP_NUM_THREADS=1; \
+	  echo "test-race: default schedule"; tests/run.sh build-race/tests && \
+	  echo "test-race: DMZ_EMU_SEED=$(RACE_SEED) (shuffled blocks, seeded thread orders), Pascal warp rules" && \
+	  DMZ_EMU_SEED=$(RACE_SEED) DMZ_EMU_WARP_RULES=pascal tests/run.sh build-race/tests
+
 BENCH_ARGS ?= --model mlp --steps 2000 --batch 100 --lr 0.01 --repeat 2 --data emnist-balanced
 bench: deps
 	@$(MAKE) --no-print-directory build
@@ -244,7 +260,7 @@ bench-data: deps
 	@$(BUILD)/tests/bench_data
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-race
 
 help:
 	@sed -n '2,13p' Makefile

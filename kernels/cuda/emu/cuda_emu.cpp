@@ -39,6 +39,7 @@
 #include "emu_internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,8 +165,8 @@ thread_local pool P;
 
 /* Which blocks each worker ran in the current launch: names the thread behind a
  * coroutine in a race report. Written by the worker, read by reports. */
-std::mutex ran_lock;
-std::vector<std::vector<unsigned>> ran_blocks;
+std::mutex &ran_lock = *new std::mutex; /* never destroyed: workers outlive static destruction */
+std::vector<std::vector<unsigned>> &ran_blocks = *new std::vector<std::vector<unsigned>>;
 const grid_job *current_job = nullptr;
 
 /* ---------------------------------------------------------------- configuration */
@@ -232,7 +233,7 @@ void where_now(char *buf, size_t len) {
     const block_run *b = P.run;
     const thread_slot *t = P.current;
     if (b && t)
-        snprintf(buf, len, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", b->job->kernel, b->info.idx.x,
+        snprintf(buf, len, "kernel %s, block (%u,%u,%u) thread (%u,%u,%u)", b->job->kernel, b->info.idx.x,
                  b->info.idx.y, b->info.idx.z, t->info.tid.x, t->info.tid.y, t->info.tid.z);
     else if (b)
         snprintf(buf, len, "kernel %s, block (%u,%u,%u)", b->job->kernel, b->info.idx.x, b->info.idx.y,
@@ -292,8 +293,8 @@ void fail(const char *fmt, ...) {
 }
 
 namespace {
-std::mutex hazard_lock;
-std::set<std::string> hazards_seen;
+std::mutex &hazard_lock = *new std::mutex;
+std::set<std::string> &hazards_seen = *new std::set<std::string>;
 std::atomic<unsigned> hazards{0};
 
 void hazards_at_exit() {
@@ -549,6 +550,7 @@ void check_warp_meeting(unsigned warp, unsigned need, unsigned mask) {
 }
 
 void thread_finished(thread_slot *t) {
+    race_quiet q;
     block_run *b = P.run;
     unsigned lane = t->info.lane, warp = t->info.warp;
     warp_state &w = b->warps[warp];
@@ -598,6 +600,7 @@ void deadlock(const block_run *b) {
 
 /* ---------------------------------------------------------------- device-side API */
 void block_barrier(site s) {
+    race_quiet q;
     thread_slot *t = P.current;
     block_run *b = P.run;
     if (!t) fail("__syncthreads called outside a kernel");
@@ -614,6 +617,7 @@ void block_barrier(site s) {
 }
 
 void warp_barrier(unsigned mask, site s) {
+    race_quiet q;
     thread_slot *t = P.current;
     block_run *b = P.run;
     if (!t) fail("a warp operation called outside a kernel");
@@ -636,7 +640,10 @@ void warp_barrier(unsigned mask, site s) {
     t->state = WAIT_WARP;
     t->wait_mask = mask;
     t->wait_site = s;
-    /* Join the meeting the other lanes waiting with this mask opened, or open one. */
+    /* Join the meeting the other lanes waiting with this mask opened, or open
+     * one. Only __syncwarp orders memory (as in CUDA's memory model): shuffles
+     * and votes exchange values, and ThreadSanitizer is told nothing. */
+    bool orders = s.op == OP_SYNCWARP;
     episode *open = nullptr;
     bool complete = true;
     for (unsigned l = 0; l < 32; l++) {
@@ -645,16 +652,16 @@ void warp_barrier(unsigned mask, site s) {
         if (o->state == WAIT_WARP && o->wait_mask == mask) open = o->ep;
         else complete = false;
     }
-    arrive(t, open);
+    if (orders) arrive(t, open);
     if (!complete) {
         yield(t); /* someone is missing: the last to arrive releases us */
-        depart(t);
+        if (orders) depart(t);
         return;
     }
     check_warp_meeting(warp, need, mask);
     for (unsigned l = 0; l < 32; l++)
         if (need & (1u << l)) lane_slot(warp, l)->state = RUNNABLE;
-    depart(t);
+    if (orders) depart(t);
 }
 
 const uint64_t *warp_exchange_begin(unsigned mask, uint64_t mine, site s) {
@@ -671,6 +678,7 @@ void warp_exchange_end(unsigned mask, site s) { warp_barrier(mask, s); }
 unsigned warp_existing_lanes() { return P.run->warps[P.current->info.warp].exist; }
 
 void bad_shuffle_source(unsigned mask, int src, site s) {
+    race_quiet q;
     const thread_slot *t = P.current;
     const warp_state &w = P.run->warps[t->info.warp];
     const char *why = src < 0 || src >= 32 || !(w.exist & (1u << src)) ? "a lane this warp lacks" : "outside the mask";
@@ -781,7 +789,15 @@ struct workers {
     unsigned long generation = 0;
     unsigned pending = 0;
     unsigned started = 0;
-} W;
+};
+workers &W = *new workers; /* never destroyed: the workers wait on it until the process ends */
+/* A forked child has no workers (only the forking thread survives a fork):
+ * it runs its blocks on the launching thread. */
+bool forked_child = false;
+const bool atfork_registered = [] {
+    pthread_atfork(nullptr, nullptr, [] { forked_child = true; });
+    return true;
+}();
 
 void worker_main(unsigned id) {
     unsigned long seen = 0;
@@ -810,7 +826,7 @@ void run_on_workers(const grid_job &j) {
     W.done.wait(lk, [] { return W.pending == 0; });
 }
 
-std::mutex launch_lock; /* one launch at a time (the workers and ran_blocks are shared) */
+std::mutex &launch_lock = *new std::mutex; /* one launch at a time (the workers and ran_blocks are shared) */
 std::atomic<unsigned long> launches{0};
 
 } // namespace
@@ -845,7 +861,8 @@ void run_grid(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, body
     j.blocks.resize((size_t)nblocks);
     for (size_t i = 0; i < j.blocks.size(); i++) j.blocks[i] = (unsigned)i;
     if (cfg().seed) shuffle(j.blocks, mix(cfg().seed) ^ j.launch);
-    unsigned nw = cfg().workers;
+    (void)atfork_registered;
+    unsigned nw = forked_child ? 0 : cfg().workers;
     j.nworkers = nw == 0 ? 1 : (nblocks < nw ? (unsigned)nblocks : nw);
     {
         std::lock_guard<std::mutex> r(ran_lock);

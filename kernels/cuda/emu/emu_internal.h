@@ -70,6 +70,17 @@ void race_acquire(void *sync);
  * reads of shared memory the block never wrote. */
 void race_block_begin(void *dyn, size_t bytes);
 void race_block_end();
+/* The emulator's own work inside an emulated thread (bookkeeping that calls
+ * intercepted functions: malloc, memcpy, printing) is hidden from
+ * ThreadSanitizer for the guard's lifetime; sync events still count. */
+void race_ignore_begin();
+void race_ignore_end();
+struct race_quiet {
+    race_quiet() { race_ignore_begin(); }
+    ~race_quiet() { race_ignore_end(); }
+    race_quiet(const race_quiet &) = delete;
+    race_quiet &operator=(const race_quiet &) = delete;
+};
 
 } // namespace detail
 } // namespace dmz_emu

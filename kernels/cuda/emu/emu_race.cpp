@@ -55,6 +55,8 @@ void __tsan_write8_pc(void *addr, void *pc);
 void __tsan_write16_pc(void *addr, void *pc);
 void __tsan_read_range_pc(void *addr, unsigned long size, void *pc);
 void __tsan_write_range_pc(void *addr, unsigned long size, void *pc);
+void __tsan_ignore_thread_begin(void);
+void __tsan_ignore_thread_end(void);
 int __tsan_get_report_data(void *report, const char **description, int *count, int *stack_count, int *mop_count,
                            int *loc_count, int *mutex_count, int *thread_count, int *unique_tid_count,
                            void **sleep_trace, unsigned long trace_size);
@@ -78,6 +80,8 @@ void *race_fiber_current() { return __tsan_get_current_fiber(); }
 void race_fiber_switch(void *fiber) { __tsan_switch_to_fiber(fiber, __tsan_switch_to_fiber_no_sync); }
 void race_release(void *sync) { __tsan_release(sync); }
 void race_acquire(void *sync) { __tsan_acquire(sync); }
+void race_ignore_begin() { __tsan_ignore_thread_begin(); }
+void race_ignore_end() { __tsan_ignore_thread_end(); }
 
 namespace {
 
@@ -150,16 +154,16 @@ inline void track(void *addr, size_t size, bool write, void *pc) {
     else return;
     if (!in_kernel_thread()) return;
     if (size > n - off) size = n - off;
-    if (write) {
-        memset(w + off, 1, size);
-        return;
+    volatile unsigned char *v = w + off; /* volatile: no memset call, which ThreadSanitizer would see */
+    bool unwritten = false;
+    for (size_t i = 0; i < size; i++) {
+        unwritten = unwritten || !v[i];
+        v[i] = 1; /* a read marks too: each place is reported once */
     }
-    for (size_t i = 0; i < size; i++)
-        if (!w[off + i]) {
-            memset(w + off, 1, size); /* report each place once */
-            uninitialised_read(a, size, dynamic, off, pc);
-            return;
-        }
+    if (unwritten && !write) {
+        race_quiet q;
+        uninitialised_read(a, size, dynamic, off, pc);
+    }
 }
 
 } // namespace
@@ -218,6 +222,11 @@ const char *space_of(uintptr_t a) {
 } // namespace dmz_emu
 
 using namespace dmz_emu::detail;
+
+/* ThreadSanitizer's defaults for the race build (TSAN_OPTIONS still wins):
+ * no 1-second sleep at exit (it waits for "other threads", and every
+ * emulated thread is one). */
+extern "C" const char *__tsan_default_options(void) { return "atexit_sleep_ms=0"; }
 
 /* Called by ThreadSanitizer for every report, after printing it. */
 extern "C" void __tsan_on_report(void *report) {
@@ -294,6 +303,8 @@ void race_release(void *) {}
 void race_acquire(void *) {}
 void race_block_begin(void *, size_t) {}
 void race_block_end() {}
+void race_ignore_begin() {}
+void race_ignore_end() {}
 } // namespace detail
 } // namespace dmz_emu
 
