@@ -5,6 +5,7 @@
 #   make bench      ... and run the paper's experiment, then draw its figures
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
 #   make test-race  the kernels on the emulator under ThreadSanitizer: races, barriers, warp rules
+#   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
 #   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
 #
@@ -20,7 +21,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san test-race bench bench-data bench-peer clean help config
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal bench bench-data bench-peer clean help config
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -246,6 +247,22 @@ BENCH_ARGS ?= --model mlp --steps 2000 --batch 100 --lr 0.01 --repeat 2 --data e
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/paper.sh $(BIN) $(BENCH_ARGS)
+
+# Every kernel's registers, shared memory, stack and spills per architecture:
+# sm_61/sm_70 through NVRTC + ptxas 12.9 (PyPI wheels, installed on demand into
+# CUDA12_DIR; skipped with one line when no registry answers), sm_75/sm_90
+# through nvcc. Fails on a compile error or any spill. check-pascal: sm_61/sm_70 only.
+CUDA12_DIR ?= $(HOME)/.cache/dmzbench/cuda12
+NVRTC_PTX := $(BUILD)/tools/nvrtc_ptx
+$(NVRTC_PTX): kernels/cuda/tools/nvrtc_ptx.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CSTD) $(WARN) -O2 -o $@ $< -ldl
+
+kernel-resources: $(NVRTC_PTX)
+	@CUDA12_DIR=$(CUDA12_DIR) NVCC=$(NVCC) kernels/cuda/tools/kernel_resources.sh $(BUILD) $(NVRTC_PTX)
+
+check-pascal: $(NVRTC_PTX)
+	@CUDA12_DIR=$(CUDA12_DIR) kernels/cuda/tools/kernel_resources.sh $(BUILD) $(NVRTC_PTX) pascal
 
 # PyTorch (Debian's python3-torch) as a peer on the same model, side by side, as ratios.
 PEER_PACKAGES := python3-torch python3-pandas

@@ -748,7 +748,7 @@ void run_block(block_run &b, unsigned lin) {
 /* This OS thread's share of job j: positions worker, worker + nworkers, ... */
 void run_blocks(const grid_job &j, unsigned worker) {
     P.worker = worker;
-    if (!P.sched_fiber) {
+    if (!P.start_sync) {
         P.sched_fiber = race_fiber_current();
         P.start_sync = new episode{0};
         P.end_sync = new episode{0};

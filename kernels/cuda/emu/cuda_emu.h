@@ -9,8 +9,8 @@
  *   - dim3/uint3, and threadIdx/blockIdx/blockDim/gridDim as macros reading the
  *     emulated thread that is running now;
  *   - __shared__ as `static thread_local`: the threads of a block are coroutines
- *     (ucontext) on one OS thread, so they all see the same variable; blocks of a
- *     grid run one after another, so each block has it to itself;
+ *     (ucontext) on one OS thread, so they all see the same variable; an OS
+ *     thread runs one block at a time, so each block has it to itself;
  *   - __syncthreads(): a barrier over every (not exited) thread of the block;
  *     the calling coroutine yields to the block's scheduler until all arrived;
  *   - __syncwarp, __shfl*_sync, __ballot/any/all_sync: barriers scoped to the lanes
@@ -30,15 +30,35 @@
  * checks that device-side ranges lie inside one cudaMalloc'd buffer; new device
  * memory and dynamic shared memory are filled with 0xff bytes (NaN as floats),
  * so a kernel that reads what it never wrote is not saved by a lucky zero.
- * Threads of a block run one at a time between barriers, in thread order in
- * even blocks and backwards in odd ones, so a missing __syncthreads between a
- * shared-memory write and another thread's read shows up as a wrong answer.
+ *
+ * Hazards, reported with kernel, block, threads, source lines and schedule
+ * ("cuda-emu racecheck: ..."; the program goes on and exits with status 66):
+ * threads meeting at different __syncthreads (divergent code); lanes meeting
+ * in a warp operation from different call sites or in different operations;
+ * a shuffle reading a lane outside its mask. Every barrier and warp operation
+ * takes its call site from default arguments (__builtin_FILE/__builtin_LINE).
+ * The race build (make test-race, kernels/cuda/emu/emu_race.cpp) adds, through
+ * ThreadSanitizer: shared- and global-memory races between threads that no
+ * barrier orders (a missing __syncthreads or __syncwarp; blocks run unordered
+ * on two OS threads, so races between blocks show too), and reads of static or
+ * dynamic shared memory that no thread of the block wrote.
+ *
+ * Schedules (environment): DMZ_EMU_SEED=N (0, the default: blocks in order,
+ * even blocks' threads forward, odd ones backward; otherwise blocks shuffled
+ * and each block's threads forward, backward or in a random order, chosen from
+ * N and the launch number, printed in every report so that it reproduces);
+ * DMZ_EMU_WORKERS=N OS threads run the blocks (default 0: the launching
+ * thread; 2 in the race build); DMZ_EMU_WARP_RULES=pascal applies pre-Volta
+ * warp rules (every lane of a __syncwarp at the same one; masks naming only
+ * lanes that exist); DMZ_EMU_HALT=1 aborts at the first hazard.
  *
  * Not emulated: streams, events, textures, cooperative groups, dynamic
- * parallelism, memory-model subtleties (blocks never run concurrently, every
+ * parallelism, the memory model beyond barriers (outside the race build every
  * write is visible at once), resource limits beyond threads per block and
- * dynamic shared memory (registers, static shared memory). Static __shared__
- * variables keep the previous block's values (a GPU leaves them undefined).
+ * dynamic shared memory (registers, static shared memory). Shuffles and votes
+ * exchange values but order no memory, as in CUDA. Static __shared__
+ * variables keep the previous block's values (a GPU leaves them undefined; the
+ * race build reports reading them).
  */
 #ifndef DMZ_CUDA_EMU_H
 #define DMZ_CUDA_EMU_H

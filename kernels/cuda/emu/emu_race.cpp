@@ -21,7 +21,9 @@
  * "written by this block" map of its shared memory: the static __shared__
  * variables (this OS thread's TLS block of the executable, where the kernel
  * files' `static thread_local` storage lives) and the dynamic shared buffer.
- * A read of a byte the block never wrote is reported with its source line.
+ * A read of a byte the block never wrote is reported with its source line;
+ * the static __shared__ bytes earlier blocks used are refilled with 0xff at
+ * each block's start (dynamic shared memory always is, in every build).
  *
  * Without DMZ_EMU_RACE the functions below do nothing. */
 #include <string>
@@ -117,6 +119,7 @@ struct shared_map {
     uintptr_t tls_lo, dyn_lo;
     size_t tls_n, dyn_n, dyn_cap;
     unsigned char *tls_written, *dyn_written;
+    unsigned char *tls_kernel; /* TLS bytes kernel code ever touched: static __shared__ storage */
 };
 thread_local shared_map S; /* plain data: the hooks run before any constructor could */
 
@@ -154,6 +157,10 @@ inline void track(void *addr, size_t size, bool write, void *pc) {
     else return;
     if (!in_kernel_thread()) return;
     if (size > n - off) size = n - off;
+    if (!dynamic) {
+        volatile unsigned char *k = S.tls_kernel + off;
+        for (size_t i = 0; i < size; i++) k[i] = 1;
+    }
     volatile unsigned char *v = w + off; /* volatile: no memset call, which ThreadSanitizer would see */
     bool unwritten = false;
     for (size_t i = 0; i < size; i++) {
@@ -172,8 +179,16 @@ void race_block_begin(void *dyn, size_t bytes) {
     if (!S.tls_written) {
         dl_iterate_phdr(find_tls, &S);
         S.tls_written = static_cast<unsigned char *>(calloc(S.tls_n ? S.tls_n : 1, 1));
+        S.tls_kernel = static_cast<unsigned char *>(calloc(S.tls_n ? S.tls_n : 1, 1));
+        if (!S.tls_written || !S.tls_kernel) fail("out of memory for the shared-memory map");
     }
     memset(S.tls_written, 0, S.tls_n);
+    /* Static __shared__ memory starts undefined in every block: the bytes earlier
+     * blocks used are filled with 0xff (NaN as floats), by plain stores that
+     * ThreadSanitizer does not see (the emulator is not instrumented). */
+    volatile unsigned char *tls = reinterpret_cast<unsigned char *>(S.tls_lo);
+    for (size_t i = 0; i < S.tls_n; i++)
+        if (S.tls_kernel[i]) tls[i] = 0xff;
     if (bytes > S.dyn_cap) {
         free(S.dyn_written);
         S.dyn_written = static_cast<unsigned char *>(malloc(bytes));

@@ -156,7 +156,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device) {
     if (!prop) return dmz_emu::detail::set_error(cudaErrorInvalidValue);
     if (device != 0) return dmz_emu::detail::set_error(cudaErrorInvalidDevice);
     memset(prop, 0, sizeof *prop);
-    snprintf(prop->name, sizeof prop->name, "CPU emulator (blocks in sequence, threads as coroutines)");
+    snprintf(prop->name, sizeof prop->name, "CPU emulator (threads as coroutines)");
     long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
     prop->totalGlobalMem = pages > 0 && page > 0 ? (size_t)pages * (size_t)page : 0;
     prop->sharedMemPerBlock = 48 * 1024;
