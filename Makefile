@@ -6,11 +6,12 @@
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
 #   make test-race  the kernels on the emulator under ThreadSanitizer: races, barriers, warp rules
 #   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
+#   make gpu-bundle / check-gpu  a folder that validates a GPU machine in one call, one verdict file
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
 #   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
-#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, V=1.
+#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1.
 # CUDA: with nvcc, kernels/cuda/*.cu are built for the GPU (the "cuda" backend);
 # with or without it, they are also built for the CPU emulator and tested.
 
@@ -21,7 +22,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san test-race kernel-resources check-pascal bench bench-data bench-peer clean help config
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -264,6 +265,17 @@ kernel-resources: $(NVRTC_PTX)
 check-pascal: $(NVRTC_PTX)
 	@CUDA12_DIR=$(CUDA12_DIR) kernels/cuda/tools/kernel_resources.sh $(BUILD) $(NVRTC_PTX) pascal
 
+# A folder to carry to a GPU machine that has only a driver: the nvcc build,
+# the libraries it loads, a data set, run.sh (tests/gpu_check.sh), which
+# writes one verdict file. check-gpu runs it here (NO-GPU without a device).
+GPU_BUNDLE := $(BUILD)/gpu-bundle
+gpu-bundle: deps
+	@$(MAKE) --no-print-directory build
+	@tests/gpu_bundle.sh $(BUILD) $(GPU_BUNDLE) "$(NVCC_VERSION)" "$(CUDA_ARCH)"
+
+check-gpu: gpu-bundle
+	@$(GPU_BUNDLE)/run.sh $(BUILD)/gpu-check
+
 # PyTorch (Debian's python3-torch) as a peer on the same model, side by side, as ratios.
 PEER_PACKAGES := python3-torch python3-pandas
 PEER_ARGS ?= --data emnist-balanced --steps 2000 --repeat 3
@@ -280,4 +292,4 @@ clean:
 	rm -rf build build-san build-race
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,16p' Makefile
