@@ -4,11 +4,14 @@
 #   make test       ... and run every test (tests/run.sh prints "N passed, N failed")
 #   make bench      ... and run the paper's experiment, then draw its figures
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
+#   make test-race  the kernels on the emulator under ThreadSanitizer: races, barriers, warp rules
+#   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
+#   make gpu-bundle / check-gpu  a folder that validates a GPU machine in one call, one verdict file
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
 #   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
-#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, V=1.
+#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1.
 # CUDA: with nvcc, kernels/cuda/*.cu are built for the GPU (the "cuda" backend);
 # with or without it, they are also built for the CPU emulator and tested.
 
@@ -20,7 +23,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san bench bench-data bench-peer clean help config
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -44,7 +47,8 @@ deps:
 
 # ---------------------------------------------------------------- configuration
 SAN ?=
-BUILD ?= $(if $(SAN),build-san,build)
+RACE ?=
+BUILD ?= $(if $(SAN),build-san,$(if $(RACE),build-race,build))
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 # libcsv ships no .pc file: it is linked by name.
@@ -126,13 +130,19 @@ endif
 # it runs every kernel on the GPU when one answers, and skips (saying why) otherwise.
 CUDA_SRCS := $(wildcard kernels/cuda/*.cu)
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(BUILD)/obj-cuda/%.o)
-EMU_OBJS  := $(CUDA_SRCS:%.cu=$(BUILD)/obj-emu/%.o) $(BUILD)/obj-emu/kernels/cuda/emu/cuda_emu.o
+EMU_SRCS  := $(wildcard kernels/cuda/emu/*.cpp)
+EMU_OBJS  := $(CUDA_SRCS:%.cu=$(BUILD)/obj-emu/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/obj-emu/%.o)
 NVCC_GENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCC_WARN ?= -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter $(if $(filter 9 10 11,$(NVCC_MAJOR)),,-Werror all-warnings)
 NVCC_FLAGS := -O3 -std=c++17 -lineinfo -I. -Wno-deprecated-gpu-targets $(NVCC_GENCODE) $(NVCC_WARN)
 EMU_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter $(OPT) -I. $(SAN_FLAGS)
 EMU_CU_FLAGS := -x c++ -include kernels/cuda/emu/cuda_emu.h -DDMZ_CUDA_EMU
+# RACE=1 (make test-race, build-race/): the kernel files under ThreadSanitizer,
+# the emulator itself uninstrumented but built as the race detector.
+EMU_CU_FLAGS += $(if $(RACE),-fsanitize=thread)
+EMU_RT_FLAGS := $(if $(RACE),-DDMZ_EMU_RACE=1)
+LDLIBS_ALL += $(if $(RACE),-fsanitize=thread)
 
 ifneq ($(USE_CUDA),)
   CUDA_TOO_OLD := $(if $(filter 13 14 15,$(NVCC_MAJOR)),$(filter 3% 5% 60 61 62 70 72,$(CUDA_ARCH)))
@@ -213,13 +223,18 @@ $(BUILD)/obj-emu/%.o: %.cu
 
 $(BUILD)/obj-emu/%.o: %.cpp
 	@mkdir -p $(dir $@)
-	$(call say,CXX,$<)$(CXX) $(EMU_CXXFLAGS) -MMD -MP -c $< -o $@
+	$(call say,CXX,$<)$(CXX) $(EMU_CXXFLAGS) $(EMU_RT_FLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libdmz_cuda_emu.a: $(EMU_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj-emu/tests/cuda_selftest.o \
                               $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+$(BUILD)/tests/test_race: $(BUILD)/obj/tests/test_race.o $(BUILD)/obj-emu/tests/race_kernels.o \
+                          $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
 
@@ -238,10 +253,52 @@ test-san: deps
 	@$(MAKE) --no-print-directory SAN=1 build
 	@DMZBENCH=build-san/dmzbench ASAN_OPTIONS=detect_leaks=1 tests/run.sh build-san/tests
 
+# The emulator as a race detector (kernels/cuda/emu/emu_race.cpp): the kernel
+# files under ThreadSanitizer in build-race/, blocks on two OS threads. The
+# buggy kernels of tests/race_kernels.cu must each be reported with their line
+# (tests/test_race); every real kernel (tests/test_cuda_ops) must report
+# nothing, under the default schedule, a seeded one, and the Pascal warp rules.
+# OpenMP runs one thread: libgomp is not instrumented.
+RACE_TESTS := build-race/tests/test_cuda_ops build-race/tests/test_race
+RACE_SEED ?= 7
+test-race: deps
+	@$(MAKE) --no-print-directory RACE=1 NO_CUDA=1 config $(RACE_TESTS)
+	@export OMP_NUM_THREADS=1; \
+	  echo "test-race: default schedule"; tests/run.sh build-race/tests && \
+	  echo "test-race: DMZ_EMU_SEED=$(RACE_SEED) (shuffled blocks, seeded thread orders), Pascal warp rules" && \
+	  DMZ_EMU_SEED=$(RACE_SEED) DMZ_EMU_WARP_RULES=pascal tests/run.sh build-race/tests
+
 BENCH_ARGS ?= --model mlp --steps 2000 --batch 100 --lr 0.01 --repeat 2 --data emnist-balanced
 bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/paper.sh $(BIN) $(BENCH_ARGS)
+
+# Every kernel's registers, shared memory, stack and spills per architecture:
+# sm_61/sm_70 through NVRTC + ptxas 12.9 (PyPI wheels, installed on demand into
+# CUDA12_DIR; skipped with one line when no registry answers), sm_75/sm_90
+# through nvcc. Fails on a compile error or any spill. check-pascal: sm_61/sm_70 only.
+CUDA12_DIR ?= $(HOME)/.cache/dmzbench/cuda12
+NVRTC_PTX := $(BUILD)/tools/nvrtc_ptx
+$(NVRTC_PTX): kernels/cuda/tools/nvrtc_ptx.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CSTD) $(WARN) -O2 -o $@ $< -ldl
+
+kernel-resources: $(NVRTC_PTX)
+	@CUDA12_DIR=$(CUDA12_DIR) NVCC=$(NVCC) kernels/cuda/tools/kernel_resources.sh $(BUILD) $(NVRTC_PTX)
+
+check-pascal: $(NVRTC_PTX)
+	@CUDA12_DIR=$(CUDA12_DIR) kernels/cuda/tools/kernel_resources.sh $(BUILD) $(NVRTC_PTX) pascal
+
+# A folder to carry to a GPU machine that has only a driver: the nvcc build,
+# the libraries it loads, a data set, run.sh (tests/gpu_check.sh), which
+# writes one verdict file. check-gpu runs it here (NO-GPU without a device).
+GPU_BUNDLE := $(BUILD)/gpu-bundle
+gpu-bundle: deps
+	@$(MAKE) --no-print-directory build
+	@tests/gpu_bundle.sh $(BUILD) $(GPU_BUNDLE) "$(NVCC_VERSION)" "$(CUDA_ARCH)"
+
+check-gpu: gpu-bundle
+	@$(GPU_BUNDLE)/run.sh $(BUILD)/gpu-check
 
 # PyTorch (Debian's python3-torch) as a peer on the same model, side by side, as ratios.
 PEER_PACKAGES := python3-torch python3-pandas
@@ -256,7 +313,7 @@ bench-data: deps
 	@$(BUILD)/tests/bench_data
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-race
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,16p' Makefile

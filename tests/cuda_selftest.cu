@@ -31,7 +31,7 @@ static __global__ void divergent_kernel(int *out) {
     if (warp % 2 == 0) {
         int s = v;
         for (int offset = 16; offset > 0; offset >>= 1) s += __shfl_down_sync(DMZ_FULL_MASK, s, offset);
-        if (lane == 0) stage[2 * warp] = s;
+        if (lane == 0) stage[2 * warp] = s, stage[2 * warp + 1] = -1; /* every slot read below is written */
     }
     __syncthreads();
     if (warp % 2 == 1) {

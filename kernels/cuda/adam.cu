@@ -19,6 +19,7 @@ static __global__ void adam_kernel(float *params, const float *grads, float *m, 
     }
 }
 
+#ifndef __CUDACC_RTC__ /* host code; NVRTC (make check-pascal) compiles only the kernels above */
 void cuda_adam_update(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp) {
     if (n == 0) return;
     double correction = sqrt(1.0 - pow(hp.beta2, hp.t)) / (1.0 - pow(hp.beta1, hp.t));
@@ -27,3 +28,4 @@ void cuda_adam_update(float *params, const float *grads, float *m, float *v, siz
     DMZ_LAUNCH(adam_kernel, dmz_elementwise_blocks(n, threads), threads, 0, params, grads, m, v, n, lr_t, hp.beta1,
                hp.beta2, hp.eps);
 }
+#endif

@@ -8,6 +8,7 @@
  * the interface has no error path for a broken device. */
 #include "common.cuh"
 
+#ifndef __CUDACC_RTC__ /* all host code; NVRTC (make check-pascal) sees nothing here */
 #include <string.h>
 
 #ifdef DMZ_CUDA_EMU
@@ -142,4 +143,5 @@ extern "C" int dmz_cuda_gpu_info(int device, dmz_gpu_info *g, char *reason, size
     cudaDriverGetVersion(&g->driver_version);
     return 1;
 }
+#endif
 #endif

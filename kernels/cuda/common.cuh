@@ -12,7 +12,7 @@
 
 #ifdef DMZ_CUDA_EMU
 #include "kernels/cuda/emu/cuda_emu.h"
-#else
+#elif !defined(__CUDACC_RTC__)
 #include <cuda_runtime.h>
 #endif
 
@@ -24,6 +24,10 @@
 
 #include "kernels/cuda/cuda_ops.h"
 
+/* NVRTC (make check-pascal, kernel-resources) compiles the device code of
+ * each file alone: its system headers are the stubs in kernels/cuda/rtc/,
+ * and the host code below and in every .cu file is out of its sight. */
+#ifndef __CUDACC_RTC__
 /* ---------------------------------------------------------------- errors */
 /* A failed CUDA call is a bug or a broken device: say where, on which host, and stop. */
 static inline void dmz_cuda_fail(const char *what, cudaError_t e, const char *file, int line) {
@@ -51,6 +55,8 @@ static inline void dmz_launch_check(const char *kernel, const char *file, int li
     snprintf(what, sizeof what, "launch of kernel %s", kernel);
     dmz_cuda_fail(what, e, file, line);
 }
+
+#endif /* !__CUDACC_RTC__ */
 
 /* The one way kernels are launched: <<<grid, block, shmem>>> under nvcc, the
  * emulator otherwise; either way followed by the launch check. */

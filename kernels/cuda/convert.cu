@@ -9,8 +9,10 @@ static __global__ void u8_to_float_kernel(float *out, const uint8_t *in, size_t 
         out[i] = (float)in[i] * scale;
 }
 
+#ifndef __CUDACC_RTC__ /* host code; NVRTC (make check-pascal) compiles only the kernels above */
 void cuda_u8_to_float(float *out, const uint8_t *in, size_t n, float scale) {
     if (n == 0) return;
     const unsigned threads = 256;
     DMZ_LAUNCH(u8_to_float_kernel, dmz_elementwise_blocks(n, threads), threads, 0, out, in, n, scale);
 }
+#endif

@@ -120,6 +120,7 @@ static __global__ void column_sum(float *dbias, const float *dout, int B, int OC
     }
 }
 
+#ifndef __CUDACC_RTC__ /* host code; NVRTC (make check-pascal) compiles only the kernels above */
 static dim3 sgemm_grid(int M, int N) { return dim3(dmz_ceil_div((size_t)N, TILE), dmz_ceil_div((size_t)M, TILE)); }
 
 static const dim3 sgemm_block(TILE_THREADS, TILE_THREADS);
@@ -142,3 +143,4 @@ void cuda_dense_backward(float *dinp, float *dw, float *dbias, const float *dout
     if (dinp && B > 0 && C > 0)
         DMZ_LAUNCH(sgemm_nt, sgemm_grid(B, C), sgemm_block, 0, dinp, dout, w, (const float *)NULL, B, C, OC);
 }
+#endif

@@ -68,6 +68,7 @@ static __global__ void count_correct_kernel(float *out, const float *probs, cons
     store_block_total(out, dmz_block_sum(correct));
 }
 
+#ifndef __CUDACC_RTC__ /* host code; NVRTC (make check-pascal) compiles only the kernels above */
 static void finish(float *out, unsigned blocks) {
     if (blocks > 1) DMZ_LAUNCH(sum_partials_kernel, 1, REDUCE_THREADS, 0, out, (int)blocks);
 }
@@ -87,3 +88,4 @@ void cuda_count_correct(float *out, const float *probs, const int32_t *labels, i
     DMZ_LAUNCH(count_correct_kernel, blocks, REDUCE_THREADS, 0, out, probs, labels, B, V);
     finish(out, blocks);
 }
+#endif

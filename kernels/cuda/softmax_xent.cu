@@ -54,6 +54,7 @@ static __global__ void softmax_xent_backward_kernel(float *dlogits, const float 
     }
 }
 
+#ifndef __CUDACC_RTC__ /* host code; NVRTC (make check-pascal) compiles only the kernels above */
 void cuda_softmax_xent_forward(float *probs, float *losses, const float *logits, const int32_t *labels, int B, int V) {
     if (B <= 0 || V <= 0) return;
     DMZ_LAUNCH(softmax_xent_forward_kernel, dmz_ceil_div((size_t)B, ROWS_PER_BLOCK), 32 * ROWS_PER_BLOCK, 0, probs,
@@ -67,3 +68,4 @@ void cuda_softmax_xent_backward(float *dlogits, const float *probs, const int32_
     DMZ_LAUNCH(softmax_xent_backward_kernel, dmz_elementwise_blocks(n, threads), threads, 0, dlogits, probs, labels, B,
                V);
 }
+#endif

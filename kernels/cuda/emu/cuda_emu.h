@@ -9,8 +9,8 @@
  *   - dim3/uint3, and threadIdx/blockIdx/blockDim/gridDim as macros reading the
  *     emulated thread that is running now;
  *   - __shared__ as `static thread_local`: the threads of a block are coroutines
- *     (ucontext) on one OS thread, so they all see the same variable; blocks of a
- *     grid run one after another, so each block has it to itself;
+ *     (ucontext) on one OS thread, so they all see the same variable; an OS
+ *     thread runs one block at a time, so each block has it to itself;
  *   - __syncthreads(): a barrier over every (not exited) thread of the block;
  *     the calling coroutine yields to the block's scheduler until all arrived;
  *   - __syncwarp, __shfl*_sync, __ballot/any/all_sync: barriers scoped to the lanes
@@ -30,15 +30,35 @@
  * checks that device-side ranges lie inside one cudaMalloc'd buffer; new device
  * memory and dynamic shared memory are filled with 0xff bytes (NaN as floats),
  * so a kernel that reads what it never wrote is not saved by a lucky zero.
- * Threads of a block run one at a time between barriers, in thread order in
- * even blocks and backwards in odd ones, so a missing __syncthreads between a
- * shared-memory write and another thread's read shows up as a wrong answer.
+ *
+ * Hazards, reported with kernel, block, threads, source lines and schedule
+ * ("cuda-emu racecheck: ..."; the program goes on and exits with status 66):
+ * threads meeting at different __syncthreads (divergent code); lanes meeting
+ * in a warp operation from different call sites or in different operations;
+ * a shuffle reading a lane outside its mask. Every barrier and warp operation
+ * takes its call site from default arguments (__builtin_FILE/__builtin_LINE).
+ * The race build (make test-race, kernels/cuda/emu/emu_race.cpp) adds, through
+ * ThreadSanitizer: shared- and global-memory races between threads that no
+ * barrier orders (a missing __syncthreads or __syncwarp; blocks run unordered
+ * on two OS threads, so races between blocks show too), and reads of static or
+ * dynamic shared memory that no thread of the block wrote.
+ *
+ * Schedules (environment): DMZ_EMU_SEED=N (0, the default: blocks in order,
+ * even blocks' threads forward, odd ones backward; otherwise blocks shuffled
+ * and each block's threads forward, backward or in a random order, chosen from
+ * N and the launch number, printed in every report so that it reproduces);
+ * DMZ_EMU_WORKERS=N OS threads run the blocks (default 0: the launching
+ * thread; 2 in the race build); DMZ_EMU_WARP_RULES=pascal applies pre-Volta
+ * warp rules (every lane of a __syncwarp at the same one; masks naming only
+ * lanes that exist); DMZ_EMU_HALT=1 aborts at the first hazard.
  *
  * Not emulated: streams, events, textures, cooperative groups, dynamic
- * parallelism, memory-model subtleties (blocks never run concurrently, every
+ * parallelism, the memory model beyond barriers (outside the race build every
  * write is visible at once), resource limits beyond threads per block and
- * dynamic shared memory (registers, static shared memory). Static __shared__
- * variables keep the previous block's values (a GPU leaves them undefined).
+ * dynamic shared memory (registers, static shared memory). Shuffles and votes
+ * exchange values but order no memory, as in CUDA. Static __shared__
+ * variables keep the previous block's values (a GPU leaves them undefined; the
+ * race build reports reading them).
  */
 #ifndef DMZ_CUDA_EMU_H
 #define DMZ_CUDA_EMU_H
@@ -105,66 +125,94 @@ __attribute__((pure)) const block_info *this_block();
 
 /* ---------------------------------------------------------------- synchronisation */
 namespace dmz_emu {
-void block_barrier();
+/* Where a barrier or warp operation was called from: the default arguments
+ * below (__builtin_FILE/__builtin_LINE) are evaluated at the call site, so the
+ * checks can name the line and compare the call sites of lanes that meet. */
+enum warp_op { OP_SYNCWARP, OP_SHFL_IDX, OP_SHFL_UP, OP_SHFL_DOWN, OP_SHFL_XOR, OP_BALLOT, OP_ANY, OP_ALL };
+struct site {
+    const char *file;
+    int line;
+    int op; /* warp_op; -1 for __syncthreads */
+};
+void block_barrier(site s);
 /* Waits until every existing lane named in mask has arrived (with the same mask). */
-void warp_barrier(unsigned mask);
+void warp_barrier(unsigned mask, site s);
 /* Two-phase warp exchange: publish one value (up to 8 bytes), wait for the lanes
  * in mask, read the warp's slots; then warp_exchange_end, so that no lane
  * overwrites its slot before the others have read it. */
-const uint64_t *warp_exchange_begin(unsigned mask, uint64_t mine);
-void warp_exchange_end(unsigned mask);
+const uint64_t *warp_exchange_begin(unsigned mask, uint64_t mine, site s);
+void warp_exchange_end(unsigned mask, site s);
 /* Lanes of the current warp that exist (a block's last warp may be partial). */
 unsigned warp_existing_lanes();
+/* A shuffle reading lane src (not the caller) that is outside mask or does not
+ * exist: reported (the value is undefined on a GPU). */
+void bad_shuffle_source(unsigned mask, int src, site s);
 void *dynamic_shared();
 
-template <class T> inline T shuffle_from(unsigned mask, T var, int src) {
+template <class T> inline T shuffle_from(unsigned mask, T var, int src, site s) {
     static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "shuffle: up to 8-byte plain values");
     uint64_t mine = 0;
     memcpy(&mine, &var, sizeof(T));
-    const uint64_t *slots = warp_exchange_begin(mask, mine);
+    const uint64_t *slots = warp_exchange_begin(mask, mine, s);
     T out = var; /* a source lane outside the warp or the mask: CUDA leaves it undefined; we return var */
     if (src >= 0 && src < 32 && (mask & warp_existing_lanes() & (1u << src))) memcpy(&out, &slots[src], sizeof(T));
-    warp_exchange_end(mask);
+    else if (src != (int)this_thread()->lane) bad_shuffle_source(mask, src, s);
+    warp_exchange_end(mask, s);
     return out;
 }
 } // namespace dmz_emu
 
-inline void __syncthreads() { dmz_emu::block_barrier(); }
-inline void __syncwarp(unsigned mask = 0xffffffffu) { dmz_emu::warp_barrier(mask); }
+#define DMZ_EMU_SITE(op) ::dmz_emu::site{file, line, (op)}
+#define DMZ_EMU_CALLER const char *file = __builtin_FILE(), int line = __builtin_LINE()
+
+inline void __syncthreads(DMZ_EMU_CALLER) { dmz_emu::block_barrier(DMZ_EMU_SITE(-1)); }
+inline void __syncwarp(unsigned mask = 0xffffffffu, DMZ_EMU_CALLER) {
+    dmz_emu::warp_barrier(mask, DMZ_EMU_SITE(dmz_emu::OP_SYNCWARP));
+}
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 
-template <class T> inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
+template <class T> inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
-    return dmz_emu::shuffle_from(mask, var, (lane & ~(width - 1)) + (src_lane & (width - 1)));
+    return dmz_emu::shuffle_from(mask, var, (lane & ~(width - 1)) + (src_lane & (width - 1)),
+                                 DMZ_EMU_SITE(dmz_emu::OP_SHFL_IDX));
 }
-template <class T> inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+template <class T>
+inline T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
     int src = (lane & (width - 1)) < (int)delta ? lane : lane - (int)delta;
-    return dmz_emu::shuffle_from(mask, var, src);
+    return dmz_emu::shuffle_from(mask, var, src, DMZ_EMU_SITE(dmz_emu::OP_SHFL_UP));
 }
-template <class T> inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
+template <class T>
+inline T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
     int src = (lane & (width - 1)) + (int)delta >= width ? lane : lane + (int)delta;
-    return dmz_emu::shuffle_from(mask, var, src);
+    return dmz_emu::shuffle_from(mask, var, src, DMZ_EMU_SITE(dmz_emu::OP_SHFL_DOWN));
 }
-template <class T> inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
+template <class T> inline T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
     int src = lane ^ lane_mask;
     if (src > (lane | (width - 1))) src = lane; /* later groups are out of reach */
-    return dmz_emu::shuffle_from(mask, var, src);
+    return dmz_emu::shuffle_from(mask, var, src, DMZ_EMU_SITE(dmz_emu::OP_SHFL_XOR));
 }
-inline unsigned __ballot_sync(unsigned mask, int pred) {
-    const uint64_t *slots = dmz_emu::warp_exchange_begin(mask, pred != 0);
-    unsigned lanes = mask & dmz_emu::warp_existing_lanes(), out = 0;
+namespace dmz_emu {
+inline unsigned vote(unsigned mask, int pred, site s) {
+    const uint64_t *slots = warp_exchange_begin(mask, pred != 0, s);
+    unsigned lanes = mask & warp_existing_lanes(), out = 0;
     for (int i = 0; i < 32; i++)
         if ((lanes & (1u << i)) && slots[i]) out |= 1u << i;
-    dmz_emu::warp_exchange_end(mask);
+    warp_exchange_end(mask, s);
     return out;
 }
-inline int __any_sync(unsigned mask, int pred) { return __ballot_sync(mask, pred) != 0; }
-inline int __all_sync(unsigned mask, int pred) {
-    return __ballot_sync(mask, pred) == (mask & dmz_emu::warp_existing_lanes());
+} // namespace dmz_emu
+inline unsigned __ballot_sync(unsigned mask, int pred, DMZ_EMU_CALLER) {
+    return dmz_emu::vote(mask, pred, DMZ_EMU_SITE(dmz_emu::OP_BALLOT));
+}
+inline int __any_sync(unsigned mask, int pred, DMZ_EMU_CALLER) {
+    return dmz_emu::vote(mask, pred, DMZ_EMU_SITE(dmz_emu::OP_ANY)) != 0;
+}
+inline int __all_sync(unsigned mask, int pred, DMZ_EMU_CALLER) {
+    return dmz_emu::vote(mask, pred, DMZ_EMU_SITE(dmz_emu::OP_ALL)) == (mask & dmz_emu::warp_existing_lanes());
 }
 
 /* ---------------------------------------------------------------- atomics */

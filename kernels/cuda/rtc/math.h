@@ -1,0 +1,2 @@
+/* NVRTC stub of <math.h>: see rtc_types.h. */
+#include "rtc_types.h"

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# tests/gpu_bundle.sh — make gpu-bundle: a self-contained folder (under 64 MiB)
+# that validates dmzbench on a GPU machine that has an NVIDIA driver and
+# nothing else (no package registry, no toolkit):
+#   bin/     dmzbench and bin/test_cuda_gpu (the nvcc build)
+#   lib/     every shared library they load except the C library's own and the
+#            driver's (libcuda): the CUDA runtime, libstdc++, libgomp, curl, ...
+#   data/    a data set (the cache's EMNIST CSVs or IDX files when present, else
+#            Debian's Fashion-MNIST)
+#   run.sh   tests/gpu_check.sh: one call, one verdict file
+#   VERSION  git revision, toolkit, GPU architectures, build host
+#
+#   gpu_bundle.sh BUILD OUTDIR NVCC_VERSION CUDA_ARCH
+set -euo pipefail
+build=${1:?usage: gpu_bundle.sh BUILD OUTDIR NVCC_VERSION CUDA_ARCH}
+out=${2:?usage}
+nvcc_version=${3:-?}
+archs=${4:-?}
+cd "$(dirname "$0")/.."
+if [ ! -x "$build/tests/test_cuda_gpu" ]; then
+  echo "gpu-bundle: $build/tests/test_cuda_gpu is missing: the bundle needs the nvcc build (nvcc and libcudart found; see make config)" >&2
+  exit 1
+fi
+rm -rf "$out"
+mkdir -p "$out/bin" "$out/lib" "$out/data"
+cp "$build/dmzbench" "$build/tests/test_cuda_gpu" "$out/bin/"
+
+# Shared libraries: what ldd resolves, less glibc's core and the driver.
+for b in "$out"/bin/*; do ldd "$b"; done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |
+while read -r lib; do
+  case $(basename "$lib") in
+    libc.so* | libm.so* | libdl.so* | libpthread.so* | librt.so* | libresolv.so* | ld-linux*) continue ;;
+    libcuda.so* | libnvidia-*) continue ;;
+  esac
+  cp -L "$lib" "$out/lib/"
+done
+
+# Data: EMNIST from the cache if it is there, else Fashion-MNIST (Debian's package).
+cache=${DMZBENCH_DATA_DIR:-datasets/cache}
+emnist=$(ls -d "$cache"/emnist* 2>/dev/null | head -1 || true)
+if [ -n "$emnist" ] && [ -d "$emnist" ]; then
+  cp -r "$emnist" "$out/data/"
+elif [ -d /usr/share/datasets/fashion-mnist ]; then
+  cp -r /usr/share/datasets/fashion-mnist "$out/data/"
+else
+  echo "gpu-bundle: no data set: neither $cache/emnist* nor /usr/share/datasets/fashion-mnist (apt-get install dataset-fashion-mnist)" >&2
+  exit 1
+fi
+
+cp tests/gpu_check.sh "$out/run.sh"
+chmod +x "$out/run.sh"
+echo "dmzbench $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), nvcc $nvcc_version, sm_$(echo $archs | sed 's/ / sm_/g'), built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)" >"$out/VERSION"
+
+bytes=$(du -sb "$out" | cut -f1)
+limit=$((64 * 1024 * 1024))
+echo "gpu-bundle: $out: $((bytes / 1024 / 1024)) MiB ($(ls "$out/lib" | wc -l) libraries, data $(ls "$out/data")); run it there as: $(basename "$out")/run.sh"
+if [ "$bytes" -ge "$limit" ]; then
+  echo "gpu-bundle: $bytes bytes is over the 64 MiB limit" >&2
+  exit 1
+fi

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# tests/gpu_check.sh — the GPU bundle's run.sh (make gpu-bundle copies it there):
+# validates dmzbench on this machine's GPU in one call, with nothing but the
+# bundle and an NVIDIA driver, and writes one verdict file.
+#
+#   run.sh [OUTDIR]          (default: out/ beside this script)
+#
+# Checks, each pass / fail / skipped with its reason:
+#   device        nvidia-smi names a GPU, its driver and compute capability
+#   kernels       every cuda kernel against the cpu reference (bin/test_cuda_gpu)
+#   memcheck, racecheck, synccheck
+#                 the same tests under compute-sanitizer, when the toolkit is here
+#   training      the paper's mlp, 2000 steps, on cuda and on cpu from the same
+#                 seed: test accuracy within 0.02, test loss within 10%
+# plus the timings of both runs. OUTDIR/verdict.txt says it all ("verdict: PASS",
+# "FAIL" or "NO-GPU"); the logs and run directories lie beside it.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/out}
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$here/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+verdict="$out/verdict.txt"
+tmp="$verdict.tmp"
+: >"$tmp"
+fails=0
+say() { echo "$*" | tee -a "$tmp"; }
+check() { # name pass|fail|skipped detail
+  say "check $1: $2${3:+ ($3)}"
+  [ "$2" = fail ] && fails=$((fails + 1))
+  return 0
+}
+
+say "# dmzbench GPU check"
+say "started: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+say "host: $(hostname)"
+say "bundle: $(cat "$here/VERSION" 2>/dev/null || echo unknown)"
+
+# ---------------------------------------------------------------- device
+gpu=0
+if command -v nvidia-smi >/dev/null 2>&1 &&
+   nvidia-smi --query-gpu=name,driver_version,compute_cap,memory.total --format=csv,noheader >"$out/nvidia-smi.txt" 2>&1 &&
+   [ -s "$out/nvidia-smi.txt" ]; then
+  gpu=1
+  while IFS= read -r line; do say "device: $line"; done <"$out/nvidia-smi.txt"
+  check device pass "$(wc -l <"$out/nvidia-smi.txt") GPU(s)"
+else
+  say "device: none"
+  check device skipped "nvidia-smi found no GPU: $(head -c 200 "$out/nvidia-smi.txt" 2>/dev/null || echo 'not installed')"
+fi
+
+# ---------------------------------------------------------------- kernels against the cpu reference
+cmocka_counts() { # log -> "P passed, F failed, S skipped"
+  local p f s
+  p=$(grep -Eo '^\[  PASSED  \] [0-9]+' "$1" | awk '{s+=$NF} END{print s+0}')
+  f=$(grep -Eo '^\[  FAILED  \] [0-9]+' "$1" | awk '{s+=$NF} END{print s+0}')
+  s=$(grep -Eo '^\[  SKIPPED \] [0-9]+' "$1" | awk '{s+=$NF} END{print s+0}')
+  echo "$p passed, $f failed, $s skipped"
+}
+"$here/bin/test_cuda_gpu" >"$out/kernels.log" 2>&1
+rc=$?
+counts=$(cmocka_counts "$out/kernels.log")
+if [ $rc -ne 0 ]; then check kernels fail "exit $rc; $counts; see kernels.log"
+elif grep -q "no CUDA device" "$out/kernels.log"; then
+  check kernels skipped "$(grep -m1 'no CUDA device' "$out/kernels.log" | cut -c1-200)"
+else check kernels pass "$counts"; fi
+
+# ---------------------------------------------------------------- compute-sanitizer
+cs=$(command -v compute-sanitizer 2>/dev/null || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)
+for tool in memcheck racecheck synccheck; do
+  if [ $gpu = 0 ]; then check $tool skipped "no GPU"; continue; fi
+  if [ -z "$cs" ]; then check $tool skipped "compute-sanitizer not installed (it comes with the CUDA toolkit)"; continue; fi
+  "$cs" --tool $tool --error-exitcode 9 "$here/bin/test_cuda_gpu" >"$out/$tool.log" 2>&1
+  rc=$?
+  summary=$(grep -m1 "ERROR SUMMARY\|RACECHECK SUMMARY" "$out/$tool.log" | sed 's/^=* *//')
+  if [ $rc -eq 0 ]; then check $tool pass "${summary:-no errors}"; else check $tool fail "exit $rc: ${summary:-see $tool.log}"; fi
+done
+
+# ---------------------------------------------------------------- training on cuda beside cpu
+col() { # summary.csv column -> value of the first data row
+  awk -F, -v c="$2" 'NR==1 { for (i = 1; i <= NF; i++) if ($i == c) k = i } NR==2 && k { print $k }' "$1"
+}
+data=$(ls -d "$here"/data/* 2>/dev/null | head -1)
+if [ $gpu = 0 ]; then check training skipped "no GPU"
+elif [ -z "$data" ]; then check training fail "no data set in the bundle"
+else
+  ok=1
+  for be in cpu cuda; do
+    "$here/bin/dmzbench" train --backend $be --data "$data" --steps 2000 --repeat 1 --seed 1 \
+      --out "$out/runs" --name "gpucheck-$be" --quiet --no-plots >"$out/train-$be.log" 2>&1 || ok=0
+  done
+  c_sum=$(ls -d "$out"/runs/*gpucheck-cpu* 2>/dev/null | tail -1)/summary.csv
+  g_sum=$(ls -d "$out"/runs/*gpucheck-cuda* 2>/dev/null | tail -1)/summary.csv
+  if [ $ok = 0 ] || [ ! -s "$c_sum" ] || [ ! -s "$g_sum" ]; then
+    check training fail "a run failed: see train-cpu.log, train-cuda.log"
+  else
+    for k in wall_s samples_per_s fwd_s bwd_s update_s final_loss test_loss test_accuracy; do
+      say "number: $k cpu=$(col "$c_sum" $k) cuda=$(col "$g_sum" $k)"
+    done
+    verdict_line=$(awk -v ca="$(col "$c_sum" test_accuracy)" -v ga="$(col "$g_sum" test_accuracy)" \
+                       -v cl="$(col "$c_sum" test_loss)" -v gl="$(col "$g_sum" test_loss)" 'BEGIN {
+      da = ga - ca; if (da < 0) da = -da; dl = (gl - cl) / cl; if (dl < 0) dl = -dl
+      printf "%s |accuracy diff| %.4f (<= 0.02), |test loss diff| %.1f%% (<= 10%%)", (da <= 0.02 && dl <= 0.10) ? "pass" : "fail", da, 100 * dl }')
+    check training "${verdict_line%% *}" "${verdict_line#* }"
+  fi
+fi
+
+# ---------------------------------------------------------------- verdict
+if [ $fails -gt 0 ]; then v=FAIL; elif [ $gpu = 0 ]; then v=NO-GPU; else v=PASS; fi
+say "finished: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+say "verdict: $v ($fails failed)"
+mv "$tmp" "$verdict"
+echo "gpu-check: verdict in $verdict"
+[ $v != FAIL ]
