@@ -139,17 +139,13 @@ int dmz_check_same_build(dmz_comm *c, char *err) {
 }
 
 static double median_wall(const dmz_rank_rows *rk) {
-    double v[64];
-    int k = 0;
-    for (int i = 0; i < rk->n_reps && k < 64; i++)
-        if (isfinite(rk->reps[i].wall_s)) v[k++] = rk->reps[i].wall_s;
-    if (!k) return NAN;
-    for (int i = 1; i < k; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double t = v[j];
-            v[j] = v[j - 1], v[j - 1] = t;
-        }
-    return k % 2 ? v[k / 2] : 0.5 * (v[k / 2 - 1] + v[k / 2]);
+    double *v = malloc(sizeof(double) * (size_t)(rk->n_reps > 0 ? rk->n_reps : 1));
+    if (!v) return NAN;
+    for (int i = 0; i < rk->n_reps; i++) v[i] = rk->reps[i].wall_s;
+    dmz_stat st;
+    dmz_stat_compute(&st, "wall_s", v, rk->n_reps);
+    free(v);
+    return st.median;
 }
 
 int dmz_find_straggler(const dmz_rank_rows *ranks, int n_ranks, dmz_straggler *out) {

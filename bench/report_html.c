@@ -231,13 +231,9 @@ static double summary_median(const rpt_run *run, const char *col, bool computing
         if (computing_only && (rpt_table_num(t, r, b, &batch, err) || !(batch > 0))) continue;
         v[n++] = x;
     }
-    if (!n) return NAN;
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-            double tmp = v[j];
-            v[j] = v[j - 1], v[j - 1] = tmp;
-        }
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    rpt_spread spread;
+    rpt_spread_of(v, n, &spread);
+    return spread.median;
 }
 
 /* The slowest and fastest computing rank by wall time, over all rows. */

@@ -60,24 +60,14 @@ static int train_step(loop_state *L, dmz_step_record *s, char *err) {
     const dmz_backend *be = dmz_model_backend(L->m);
     const dmz_train_config *cfg = L->cfg;
     double t0 = dmz_now_s();
-    dmz_batch_source_next(&L->src);
-    dmz_model_set_batch(L->m, L->src.images, L->src.labels, L->role->local_batch);
-    be->sync();
-    double t1 = dmz_now_s();
-    dmz_model_forward(L->m);
-    s->loss = dmz_model_loss(L->m); /* synchronises */
-    double t2 = dmz_now_s();
-    dmz_model_backward(L->m);
-    be->sync();
-    double t3 = dmz_now_s();
-    s->throttle_s = dmz_throttle(t3 - t1, L->role->speed);
+    dmz_compute_step(L->m, &L->src, L->role->local_batch, L->role->speed, s);
     int rc = exchange(L, s, err);
     double t4 = dmz_now_s();
     if (rc) return rc;
     dmz_model_update(L->m, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
     be->sync();
     double t5 = dmz_now_s();
-    s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2, s->update_s = t5 - t4;
+    s->update_s = t5 - t4;
     s->step_s = t5 - t0;
     s->test_loss = s->test_accuracy = s->global_step = s->staleness = NAN;
     return DMZ_OK;

@@ -1,5 +1,7 @@
 #include "train_parts.h"
 
+#include "train.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,4 +77,21 @@ void dmz_host_view_push(dmz_host_view *v, const dmz_backend *be, float *backend_
 void dmz_host_view_free(dmz_host_view *v) {
     free(v->staging);
     v->staging = v->host = NULL;
+}
+
+void dmz_compute_step(dmz_model *m, dmz_batch_source *src, int batch, double speed, dmz_step_record *s) {
+    const dmz_backend *be = dmz_model_backend(m);
+    double t0 = dmz_now_s();
+    dmz_batch_source_next(src);
+    dmz_model_set_batch(m, src->images, src->labels, batch);
+    be->sync();
+    double t1 = dmz_now_s();
+    dmz_model_forward(m);
+    s->loss = dmz_model_loss(m); /* synchronises */
+    double t2 = dmz_now_s();
+    dmz_model_backward(m);
+    be->sync();
+    double t3 = dmz_now_s();
+    s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2;
+    s->throttle_s = dmz_throttle(t3 - t1, speed);
 }

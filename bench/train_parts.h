@@ -33,6 +33,12 @@ void dmz_batch_source_free(dmz_batch_source *b);
  * `speed` times as fast; returns the seconds actually slept. */
 double dmz_throttle(double compute_s, double speed);
 
+/* The compute part of a step, as both loops time it: data (gather, upload),
+ * forward (with the loss read back), backward, then the --rank-speed sleep.
+ * Fills data_s, fwd_s, bwd_s, throttle_s and loss of s. */
+typedef struct dmz_step_record dmz_step_record;
+void dmz_compute_step(dmz_model *m, dmz_batch_source *src, int batch, double speed, dmz_step_record *s);
+
 /* The model's flat buffers as host memory: the buffer itself on the cpu
  * backend, a staging copy otherwise. */
 typedef struct dmz_host_view {

@@ -27,17 +27,7 @@ static int worker_step(worker_state *W, dmz_step_record *s, int *stopped, int *a
     const dmz_backend *be = dmz_model_backend(W->m);
     size_t n = dmz_model_num_params(W->m);
     double t0 = dmz_now_s();
-    dmz_batch_source_next(&W->src);
-    dmz_model_set_batch(W->m, W->src.images, W->src.labels, W->role->local_batch);
-    be->sync();
-    double t1 = dmz_now_s();
-    dmz_model_forward(W->m);
-    s->loss = dmz_model_loss(W->m);
-    double t2 = dmz_now_s();
-    dmz_model_backward(W->m);
-    be->sync();
-    double t3 = dmz_now_s();
-    s->throttle_s = dmz_throttle(t3 - t1, W->role->speed);
+    dmz_compute_step(W->m, &W->src, W->role->local_batch, W->role->speed, s);
     double t4 = dmz_now_s(), sent0 = W->comm->stats.bytes_sent;
     dmz_host_view_pull(&W->grads, be, dmz_model_grads(W->m));
     dmz_ps_reply reply;
@@ -49,7 +39,7 @@ static int worker_step(worker_state *W, dmz_step_record *s, int *stopped, int *a
     double t6 = dmz_now_s();
     *stopped = reply.stopped;
     *applied = reply.applied;
-    s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2, s->update_s = t6 - t5;
+    s->update_s = t6 - t5;
     s->wait_s = reply.service_s;
     s->comm_s = (t5 - t4) - reply.service_s;
     s->comm_bytes = W->comm->stats.bytes_sent - sent0;

@@ -35,6 +35,7 @@ int dmz_comm_mpi(int *argc, char ***argv, dmz_comm **out, char *err) {
 
 #include <limits.h>
 #include <math.h>
+#include <stdbool.h>
 #include <time.h>
 
 #include <mpi.h>
@@ -153,6 +154,24 @@ static int peer_failed(dmz_comm *c, char *err) {
                       dmz_comm_site(c, st.MPI_SOURCE), text);
 }
 
+/* What every wait does between polls: every 64th poll (or after a signal)
+ * rank 0 looks for a peer's failure report and the others answer liveness
+ * pings; a signal ends the wait. */
+static int between_polls(dmz_comm *c, unsigned polls, const char *what, char *err) {
+    bool stopped = c->stop && *c->stop;
+    if ((polls & 63) == 0 || stopped) {
+        int rc = peer_failed(c, err);
+        if (rc) return rc;
+        if (c->rank != 0) answer_pings();
+    }
+    if (stopped)
+        return dmz_errorf(err, DMZ_EXIT_FAIL,
+                          "rank %d (site %s): interrupted by a signal during %s (when a rank dies, the "
+                          "launcher ends the others with SIGTERM)",
+                          c->rank, dmz_comm_site(c, c->rank), what);
+    return DMZ_OK;
+}
+
 static int last_wait_timed_out; /* the last wait_all failed by its deadline */
 
 static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses, const wait_spec *w,
@@ -166,16 +185,7 @@ static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses,
         int rc = MPI_Testall(n, reqs, &flag, statuses ? statuses : MPI_STATUSES_IGNORE);
         if (rc != MPI_SUCCESS) return mpi_error(err, rc, c, w->what);
         if (flag) return DMZ_OK;
-        if ((++polls & 63) == 0 || (c->stop && *c->stop)) {
-            int prc = peer_failed(c, err);
-            if (prc) return prc;
-            if (c->rank != 0) answer_pings();
-        }
-        if (c->stop && *c->stop)
-            return dmz_errorf(err, DMZ_EXIT_FAIL,
-                              "rank %d (site %s): interrupted by a signal during %s (when a rank dies, the "
-                              "launcher ends the others with SIGTERM)",
-                              c->rank, dmz_comm_site(c, c->rank), w->what);
+        if ((rc = between_polls(c, ++polls, w->what, err))) return rc;
         double now = dmz_now_s();
         if (now > deadline) {
             last_wait_timed_out = 1;
@@ -368,21 +378,13 @@ static int wait_for_sender(dmz_comm *c, int tag, int *src, const char *what, cha
             *src = st.MPI_SOURCE;
             return DMZ_OK;
         }
-        if ((++polls & 63) == 0 || (c->stop && *c->stop)) {
-            int prc = peer_failed(c, err);
-            if (prc) return prc;
-            if (c->rank != 0) answer_pings();
-        }
-        if (c->stop && *c->stop)
-            return dmz_errorf(err, DMZ_EXIT_FAIL,
-                              "rank %d (site %s): interrupted by a signal during %s (when a rank dies, the "
-                              "launcher ends the others with SIGTERM)",
-                              c->rank, dmz_comm_site(c, c->rank), what);
+        int rc = between_polls(c, ++polls, what, err);
+        if (rc) return rc;
         double now = dmz_now_s();
         if (c->timeout_s > 0 && now - t0 > c->timeout_s)
             return dmz_errorf(err, DMZ_EXIT_FAIL, "rank %d (site %s): %s: no message from any rank in %.0f s (--timeout)",
                               c->rank, dmz_comm_site(c, c->rank), what, c->timeout_s);
-        if (now - t0 > 200e-6) nap();
+        if (now - t0 > spin_s()) nap();
     }
 }
 
