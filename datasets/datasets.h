@@ -55,6 +55,8 @@ void dmz_dataset_free(dmz_dataset *ds);
 
 /* The data directory in force: opt/env/default. */
 const char *dmz_data_dir(const char *explicit_dir);
+/* It is the built-in default (the only one dmzbench creates when missing). */
+bool dmz_data_dir_is_default(const char *explicit_dir);
 
 /* Lower-level readers, exposed for tests and benchmarks. Each fills a split it
  * owns (free with dmz_split_free). num_classes 0: any label 0..255 (the caller
