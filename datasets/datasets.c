@@ -194,6 +194,24 @@ static int load_plan(const ds_plan *plan, const dmz_load_options *opt, dmz_datas
     return rc;
 }
 
+int dmz_data_file_check(const char *path, int num_classes, size_t *count, char *err) {
+    *count = 0;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(base);
+    if (n > 4 && strcmp(base + n - 4, ".csv") == 0) {
+        dmz_owned_split s;
+        int rc = dmz_csv_read(path, num_classes, false, &s, err);
+        *count = s.count;
+        dmz_split_free(&s);
+        return rc;
+    }
+    bool images = strstr(base, "images-idx3") != NULL;
+    if (images || strstr(base, "labels-idx1")) return ds_idx_check_one(path, images, num_classes, count, err);
+    return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a file the loader reads (*.csv, *-images-idx3-ubyte[.gz], "
+                      "*-labels-idx1-ubyte[.gz])", path);
+}
+
 static int load_synthetic(const dmz_load_options *opt, dmz_dataset *out, char *err) {
     ds_owned *own = out->priv_;
     size_t ntrain = opt->synthetic_train ? opt->synthetic_train : EMNIST_TRAIN;

@@ -187,6 +187,18 @@ int ds_idx_read_fd(int images_fd, const char *images_path, int labels_fd, const 
     return DMZ_OK;
 }
 
+int ds_idx_check_one(const char *path, bool images, int num_classes, size_t *count, char *err) {
+    int fd = dmz_open_regular(path, NULL, err);
+    if (fd < 0) return DMZ_EXIT_USAGE;
+    uint8_t *data = NULL;
+    uint32_t n = 0;
+    int rc = images ? read_images(fd, path, false, &data, &n, err) : read_labels(fd, path, num_classes, &data, &n, err);
+    close(fd);
+    free(data);
+    *count = rc == DMZ_OK ? n : 0;
+    return rc;
+}
+
 void ds_transpose_images(uint8_t *images, size_t count) {
     for (size_t n = 0; n < count; n++) {
         uint8_t *img = images + n * DMZ_IMG_PIXELS;

@@ -66,6 +66,8 @@ void ds_sources_close(ds_sources *src);
 int ds_csv_read_fd(int fd, const char *path, int num_classes, bool transpose, dmz_owned_split *out, char *err);
 int ds_idx_read_fd(int images_fd, const char *images_path, int labels_fd, const char *labels_path,
                    int num_classes, bool transpose, dmz_owned_split *out, char *err);
+/* One IDX file alone: images (28x28) or labels (< num_classes; 0: any). */
+int ds_idx_check_one(const char *path, bool images, int num_classes, size_t *count, char *err);
 /* SHA-256 of an open file with pread (the descriptor's offset is untouched). */
 int ds_sha256_fd(int fd, const char *path, char hex[65], char *err);
 
