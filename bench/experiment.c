@@ -64,6 +64,7 @@ static int load_data(run_state *st, char *err) {
     dmz_load_options_default(&opt);
     opt.data_dir = cfg->data_dir;
     opt.allow_fallback = !cfg->no_fallback;
+    opt.use_cache = !cfg->no_cache;
     opt.synthetic_seed = cfg->seed;
     MLLOG_START(&st->log, "data_load", -1);
     int rc = dmz_dataset_load(cfg->data, &opt, &st->ds, err);

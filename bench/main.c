@@ -13,6 +13,7 @@
 static void usage(FILE *f) {
     fputs("usage: dmzbench COMMAND [options]\n"
           "  fetch   [--dataset emnist-balanced|fashion-mnist] [--url URL] [--sha256 HEX] [--data-dir DIR]\n"
+          "          [--no-cache]\n"
           "  train   [--model mlp] [--data NAME|PATH] [--backend cpu] [--mode single] [--steps 2000]\n"
           "          [--batch 100] [--lr 0.01] [--seed N] [--repeat 2] [--warmup N] [--out results/] ...\n"
           "          (dmzbench train --help for all options)\n"
@@ -28,7 +29,8 @@ static int fetch_main(int argc, char **argv) {
     static const struct option options[] = {
         {"dataset", required_argument, 0, 'd'}, {"url", required_argument, 0, 'u'},
         {"sha256", required_argument, 0, 's'},  {"data-dir", required_argument, 0, 'D'},
-        {"quiet", no_argument, 0, 'q'},         {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},         {"no-cache", no_argument, 0, 'n'},
+        {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -39,6 +41,7 @@ static int fetch_main(int argc, char **argv) {
         case 's': opt.sha256 = optarg; break;
         case 'D': opt.data_dir = optarg; break;
         case 'q': opt.quiet = true; break;
+        case 'n': opt.no_cache = true; break;
         default:
             fprintf(stderr, "dmzbench fetch: bad option '%s'\n", argv[optind - 1]);
             usage(stderr);
