@@ -363,3 +363,36 @@ void ds_cache_clean_tmp(const char *data_dir) {
     }
     closedir(d);
 }
+
+void ds_cache_fuzz_fixup(void *buf, size_t len, const ds_plan *plan, int flags) {
+    if (len < sizeof(cache_header) || (uintptr_t)buf % _Alignof(cache_header) != 0) return;
+    cache_header *h = buf;
+    if (flags & DS_FUZZ_FIX_FRAME) {
+        memcpy(h->magic, CACHE_MAGIC, 8);
+        h->version = CACHE_VERSION;
+        h->byte_order = CACHE_BYTE_ORDER;
+        h->header_bytes = sizeof *h;
+        h->file_bytes = len;
+        snprintf(h->name, sizeof h->name, "%s", plan->name);
+    }
+    if (flags & DS_FUZZ_FIX_SOURCES) {
+        h->nsources = (uint32_t)plan->nfiles;
+        for (int i = 0; i < plan->nfiles; i++) {
+            absolute_path(plan->files[i], h->sources[i].path);
+            ds_stamp_file(plan->files[i], &h->sources[i].stamp, NULL);
+        }
+    }
+    if (flags & DS_FUZZ_FIX_CHECKSUMS) {
+        bool inside = true;
+        const uint8_t *ptr[ARRAYS];
+        uint64_t bytes[ARRAYS];
+        for (int i = 0; i < ARRAYS; i++) {
+            uint64_t count = h->counts[i / 2];
+            bytes[i] = i % 2 ? count : count * DMZ_IMG_PIXELS;
+            inside &= count <= len && h->offsets[i] <= len && bytes[i] <= len - h->offsets[i];
+            ptr[i] = (const uint8_t *)buf + (inside ? h->offsets[i] : 0);
+        }
+        if (inside) h->data_checksum = data_checksum(ptr, bytes);
+        h->header_checksum = header_checksum(h);
+    }
+}

@@ -59,13 +59,17 @@ static bool have_file(const char *dir, const char *name) {
 
 /* ---------------------------------------------------------------- FETCHED.json */
 
+/* parent.key as an object; anything else there is replaced (adding a second
+ * "key" would write JSON whose first, stale member wins when read back). */
 static cJSON *object_in(cJSON *parent, const char *key) {
     cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, key);
-    return cJSON_IsObject(o) ? o : cJSON_AddObjectToObject(parent, key);
+    if (cJSON_IsObject(o)) return o;
+    cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
+    return cJSON_AddObjectToObject(parent, key);
 }
 
-static cJSON *fresh_entry(fetch_ctx *c, const char *group, const char *name) {
-    cJSON *g = object_in(c->record, group);
+static cJSON *fresh_entry(cJSON *record, const char *group, const char *name) {
+    cJSON *g = object_in(record, group);
     cJSON_DeleteItemFromObjectCaseSensitive(g, name);
     cJSON *e = cJSON_AddObjectToObject(g, name);
     char utc[32];
@@ -76,7 +80,7 @@ static cJSON *fresh_entry(fetch_ctx *c, const char *group, const char *name) {
 
 static void record_download(fetch_ctx *c, const char *name, const char *url, const dmz_fetch_stats *st,
                             const char *md5) {
-    cJSON *e = fresh_entry(c, "downloads", name);
+    cJSON *e = fresh_entry(c->record, "downloads", name);
     cJSON_AddStringToObject(e, "url", url);
     cJSON_AddNumberToObject(e, "bytes", st->bytes);
     cJSON_AddNumberToObject(e, "seconds", st->seconds);
@@ -87,17 +91,21 @@ static void record_download(fetch_ctx *c, const char *name, const char *url, con
     if (md5) cJSON_AddStringToObject(e, "md5", md5);
 }
 
-static void record_file(fetch_ctx *c, const char *name, const char *from, double bytes, const char *sha256) {
-    int seen = 0;
-    for (int i = 0; i < c->n_new; i++) seen |= strcmp(c->new_names[i], name) == 0;
-    if (!seen && c->n_new < MAX_NAMES) snprintf(c->new_names[c->n_new++], DMZ_NAME_LEN, "%s", name);
-    cJSON *e = fresh_entry(c, "files", name);
+void dmz_fetched_add_file(cJSON *record, const char *name, const char *from, double bytes, const char *sha256) {
+    cJSON *e = fresh_entry(record, "files", name);
     cJSON_AddStringToObject(e, "from", from);
     cJSON_AddNumberToObject(e, "bytes", bytes);
     cJSON_AddStringToObject(e, "sha256", sha256);
 }
 
-static cJSON *load_record(const char *path) {
+static void record_file(fetch_ctx *c, const char *name, const char *from, double bytes, const char *sha256) {
+    int seen = 0;
+    for (int i = 0; i < c->n_new; i++) seen |= strcmp(c->new_names[i], name) == 0;
+    if (!seen && c->n_new < MAX_NAMES) snprintf(c->new_names[c->n_new++], DMZ_NAME_LEN, "%.255s", name);
+    dmz_fetched_add_file(c->record, name, from, bytes, sha256);
+}
+
+cJSON *dmz_fetched_load(const char *path) {
     char *text = NULL;
     cJSON *j = dmz_read_file(path, (size_t)1 << 20, &text, NULL, NULL) == DMZ_OK ? cJSON_Parse(text) : NULL;
     /* unreadable: start again, the files are the truth */
@@ -554,7 +562,7 @@ static int prepare(fetch_ctx *c, char *err) {
         remove_dead_stages(data_dir);
         char path[4200];
         snprintf(path, sizeof path, "%s/FETCHED.json", c->final_dir);
-        c->record = load_record(path);
+        c->record = dmz_fetched_load(path);
     }
     return rc;
 }

@@ -99,6 +99,13 @@ void ds_cache_unmap(ds_mapping *map);
 int ds_cache_write(const char *cache_path, const ds_plan *plan, const ds_file_stamp *stamps,
                    const dmz_dataset *ds, char *err);
 
+/* For tests/fuzz/fuzz_cache.c only: makes fuzzer-written bytes pass the checks
+ * random bytes never could, so that the checks behind them are reached: the
+ * frame (magic, version, sizes, name), the plan's source paths and current
+ * stamps, and both checksums over whatever the header then says. */
+enum { DS_FUZZ_FIX_FRAME = 1, DS_FUZZ_FIX_SOURCES = 2, DS_FUZZ_FIX_CHECKSUMS = 4 };
+void ds_cache_fuzz_fixup(void *buf, size_t len, const ds_plan *plan, int flags);
+
 /* Hashing (sha256.c). */
 void ds_sha256_hex(const void *data, size_t len, char hex[65]);
 /* SHA-256 of the sha256sum-style listing "<hex>  <basename>\n" of the files. */
