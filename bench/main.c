@@ -60,27 +60,6 @@ static int fetch_main(int argc, char **argv) {
     return rc;
 }
 
-static int report_main(int argc, char **argv) {
-    const char *out = NULL;
-    const char *dirs[256];
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "dmzbench report: bad option '%s'\n", argv[i]);
-            return DMZ_EXIT_USAGE;
-        } else if (n < 256) dirs[n++] = argv[i];
-    }
-    if (n == 0) {
-        fprintf(stderr, "dmzbench report: name at least one run directory\n");
-        return DMZ_EXIT_USAGE;
-    }
-    char err[DMZ_ERR_LEN];
-    int rc = dmz_report(dirs, n, out, false, err);
-    if (rc) fprintf(stderr, "dmzbench report: %s\n", err);
-    return rc;
-}
-
 static int train_cmd(int argc, char **argv, int full_argc, char **full_argv) {
     dmz_train_config cfg;
     dmz_train_config_default(&cfg);
@@ -102,7 +81,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "train") == 0) return train_cmd(argc - 1, argv + 1, argc, argv);
     if (strcmp(cmd, "fetch") == 0) return fetch_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0) return report_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return dmz_report_main(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return dmz_info_main();
     if (strcmp(cmd, "probe") == 0) {
         fprintf(stderr, "dmzbench probe: not built yet (lands with the cross-site MPI issue)\n");

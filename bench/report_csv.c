@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct csv_state {
     rpt_table *table;
@@ -84,18 +85,43 @@ static void on_record(int terminator, void *opaque) {
     append_row(st);
 }
 
+/* Reads one physical line (with its '\n') of at most LINE_MAX bytes into buf;
+ * 0 at the end, -1 when the line is longer (a result file never is: a broken or
+ * foreign one must not be buffered whole). */
+enum { LINE_MAX_BYTES = 1 << 20 };
+static ssize_t read_line(FILE *f, char *buf) {
+    size_t n = 0;
+    int c;
+    while (n < LINE_MAX_BYTES && (c = getc_unlocked(f)) != EOF) {
+        buf[n++] = (char)c;
+        if (c == '\n') return (ssize_t)n;
+    }
+    return n == LINE_MAX_BYTES ? -1 : (ssize_t)n;
+}
+
 static int parse_lines(FILE *f, struct csv_parser *p, csv_state *st) {
-    char *buf = NULL;
-    size_t cap = 0;
+    char *buf = malloc(LINE_MAX_BYTES);
+    if (!buf) return fail_oom(st);
     ssize_t n;
-    while (st->status == DMZ_OK && (n = getline(&buf, &cap, f)) > 0) {
+    while (st->status == DMZ_OK && (n = read_line(f, buf)) != 0) {
         st->line++;
+        if (n < 0) {
+            st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: line %ld: longer than %d bytes",
+                                    st->table->path, st->line, LINE_MAX_BYTES);
+            break;
+        }
         size_t done = csv_parse(p, buf, (size_t)n, on_field, on_record, st);
         if (done != (size_t)n && st->status == DMZ_OK)
             st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: line %ld, column %d: %s",
                                     st->table->path, st->line, st->nfields + 1,
                                     csv_strerror(csv_error(p)));
+        if (st->status == DMZ_OK && p->entry_pos > LINE_MAX_BYTES) /* a quoted field over many lines */
+            st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: line %ld, column %d: a field longer "
+                                    "than %d bytes", st->table->path, st->line, st->nfields + 1,
+                                    LINE_MAX_BYTES);
     }
+    if (ferror(f) && st->status == DMZ_OK)
+        st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: read failed", st->table->path);
     free(buf);
     if (st->status == DMZ_OK && csv_fini(p, on_field, on_record, st) != 0)
         st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: line %ld: %s", st->table->path,
@@ -106,8 +132,12 @@ static int parse_lines(FILE *f, struct csv_parser *p, csv_state *st) {
 int rpt_table_read(const char *path, rpt_table *t, char *err) {
     memset(t, 0, sizeof *t);
     rpt_copy(t->path, sizeof t->path, path);
-    FILE *f = fopen(path, "r");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    int fd = dmz_open_regular(path, NULL, err); /* a FIFO would block the report */
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0) close(fd);
+        return fd >= 0 ? dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path) : DMZ_EXIT_USAGE;
+    }
     struct csv_parser parser;
     if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
         fclose(f);
