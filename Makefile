@@ -143,7 +143,7 @@ LIB_SRCS  := $(filter-out bench/main.c,$(LIB_SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
-TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS) $(BENCH_SRCS),$(wildcard tests/*.c))
+TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS) $(BENCH_SRCS) tests/faultinject.c,$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -161,7 +161,7 @@ else
   say =
 endif
 
-build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
+build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS) $(FUZZ_REPLAY_BINS) $(BUILD)/tests/libfaultinject.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -176,6 +176,12 @@ $(BIN): $(BUILD)/obj/bench/main.o $(LIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+# An LD_PRELOAD shim that fails writes (tests/test_faults.c); never sanitized:
+# it is loaded into the program under test.
+$(BUILD)/tests/libfaultinject.so: tests/faultinject.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CSTD) $(WARN) -O1 -g -shared -fPIC -o $@ $< -ldl
 
 $(BUILD)/tests/test_fuzz_%: $(BUILD)/obj/tests/fuzz/replay-%.o $(BUILD)/obj/tests/fuzz/fuzz_%.o $(LIBS)
 	@mkdir -p $(dir $@)

@@ -406,7 +406,7 @@ static void test_na_phase_stays_na_in_figure_data(void **state) {
     snprintf(path, sizeof path, "%s/plots/fig-breakdown.csv", dir);
     const char *text = read_text(path);
     assert_non_null(text);
-    print_message("%s", text);
+    print_message("%s", text ? text : "");
     /* rep,data_s,fwd_s,bwd_s,comm_s,update_s,other_s,wall_s,top_s */
     assert_non_null(strstr(text, "\n0,0.32,1.2,1.6,NA,0.2,NA,4,4\n"));
 }
