@@ -541,9 +541,9 @@ static int check_dataset(const dmz_manifest *m, const char *dataset, char *err) 
 static int check_data_dir(const char *data_dir, bool is_default, char *err) {
     struct stat st;
     if (stat(data_dir, &st) == 0 && !S_ISDIR(st.st_mode))
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: data directory %s is %s", data_dir, dmz_file_kind(st.st_mode));
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "data directory %s is %s", data_dir, dmz_file_kind(st.st_mode));
     if (stat(data_dir, &st) != 0 && !is_default)
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: data directory %s: %s (only the default one is created; "
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "data directory %s: %s (only the default one is created; "
                           "mkdir it first if it is meant)", data_dir, strerror(errno));
     return DMZ_OK;
 }
