@@ -22,6 +22,8 @@ int dmz_csv_write_field(FILE *f, const char *s) {
 }
 
 int dmz_csv_write_row(FILE *f, const char *const *fields, int n) {
+    if (n == 1 && (!fields[0] || !*fields[0])) /* one empty field: an empty line would be no record */
+        return fputs("\"\"\n", f) < 0 ? EOF : 0;
     for (int i = 0; i < n; i++) {
         if (i > 0 && fputc(',', f) == EOF) return EOF;
         if (dmz_csv_write_field(f, fields[i]) != 0) return EOF;
