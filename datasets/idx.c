@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801, GZ_BUFFER = 1 << 20, BODY_FIRST = 64 << 20 };
+enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801, GZ_BUFFER = 1 << 20, BODY_FIRST = 1 << 20 };
 /* Far more than any image set; stops a corrupt count from asking for terabytes. */
 #define IDX_MAX_COUNT 100000000u
 
