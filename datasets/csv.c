@@ -117,7 +117,7 @@ static inline bool field_value(csv_reader *r, int f, const unsigned char *s, siz
 
 static bool make_room_for_row(csv_reader *r) {
     if (r->rows < r->capacity) return true;
-    size_t cap = r->capacity ? 2 * r->capacity : 1024;
+    size_t cap = r->capacity ? 2 * r->capacity : 64;
     uint8_t *images = realloc(r->images, cap * DMZ_IMG_PIXELS);
     if (images) r->images = images;
     uint8_t *labels = images ? realloc(r->labels, cap) : NULL;
