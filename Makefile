@@ -9,6 +9,7 @@
 #   make gpu-bundle / check-gpu  a folder that validates a GPU machine in one call, one verdict file
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
 #   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
+#   make fuzz       libFuzzer on every reader (tests/fuzz/, clang), FUZZ_SECONDS in all
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
 #           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1.
@@ -23,7 +24,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config fuzz fuzz-build
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -175,10 +176,14 @@ LIB_SRCS  := $(filter-out bench/main.c,$(LIB_SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
-TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS) $(BENCH_SRCS),$(wildcard tests/*.c))
+TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS) $(BENCH_SRCS) tests/faultinject.c,$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(BUILD)/tests/%)
+# tests/fuzz/fuzz_NAME.c: a libFuzzer harness; with tests/fuzz/replay.c also the
+# test program test_fuzz_NAME, which replays the kept inputs (see "fuzzing" below).
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY_BINS := $(FUZZ_NAMES:%=$(BUILD)/tests/test_fuzz_%)
 BIN := $(BUILD)/dmzbench
 
 ifeq ($(V),)
@@ -189,7 +194,7 @@ else
   say =
 endif
 
-build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS)
+build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS) $(FUZZ_REPLAY_BINS) $(BUILD)/tests/libfaultinject.so
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -204,6 +209,20 @@ $(BIN): $(BUILD)/obj/bench/main.o $(LIBS)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TEST_SUPPORT_OBJS) $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+# An LD_PRELOAD shim that fails writes (tests/test_faults.c); never sanitized:
+# it is loaded into the program under test.
+$(BUILD)/tests/libfaultinject.so: tests/faultinject.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CSTD) $(WARN) -O1 -g -shared -fPIC -o $@ $< -ldl
+
+$(BUILD)/tests/test_fuzz_%: $(BUILD)/obj/tests/fuzz/replay-%.o $(BUILD)/obj/tests/fuzz/fuzz_%.o $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
+
+$(BUILD)/obj/tests/fuzz/replay-%.o: tests/fuzz/replay.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) '-DFUZZ_NAME="$*"' -MMD -MP -c $< -o $@
 
 # ---------------------------------------------------------------- CUDA rules (variables above)
 $(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
@@ -312,8 +331,48 @@ bench-data: deps
 	@$(MAKE) --no-print-directory build
 	@$(BUILD)/tests/bench_data
 
+# ---------------------------------------------------------------- fuzzing
+# The harnesses with clang's libFuzzer + ASan/UBSan in build-fuzz/, over the
+# readers' sources only (no OpenMP: the loader's two sections run in turn).
+# `make fuzz` runs each for FUZZ_SECONDS / (number of harnesses), at least 10 s,
+# growing build-fuzz/corpus/NAME from tests/fuzz/corpus/NAME; an input that
+# crashes, hangs or runs out of memory is saved as tests/fuzz/regressions/NAME-*
+# (commit it with the fix: test_fuzz_NAME replays it in `make test`), and the
+# target fails. FUZZ_SECONDS=28800 for a night.
+FUZZ_SECONDS ?= 180
+FUZZ_CC ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
+FUZZ_BUILD := build-fuzz
+FUZZ_LIB_SRCS := $(wildcard common/*.c datasets/*.c) $(wildcard bench/report*.c) bench/results.c
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := $(CSTD) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-pragmas -g -O1 -I. \
+               $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
+               -DDMZ_GIT_REV=\"$(GIT_REV)\" -DDMZ_SOURCE_DIR=\"$(CURDIR)\" $(FUZZ_SAN)
+FUZZ_LIBS := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcsv -lm
+FUZZ_BINS := $(FUZZ_NAMES:%=$(FUZZ_BUILD)/fuzz_%)
+
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call say,CLANG,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/libdmz_fuzz.a: $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/obj/tests/fuzz/fuzz_%.o $(FUZZ_BUILD)/libdmz_fuzz.a
+	$(call say,LD,$@)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(FUZZ_LIBS)
+
+-include $(shell find $(FUZZ_BUILD)/obj -name '*.d' 2>/dev/null)
+
+FUZZ_PACKAGES := clang libclang-rt-dev
+fuzz-build: deps
+	@$(MAKE) --no-print-directory DEB_PACKAGES="$(FUZZ_PACKAGES)" deps
+	@if [ -z "$(FUZZ_CC)" ]; then echo "fuzz: clang not found (apt-get install clang)"; exit 1; fi
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
+
 clean:
-	rm -rf build build-san build-race
+	rm -rf build build-san build-race build-fuzz
 
 help:
-	@sed -n '2,16p' Makefile
+	@sed -n '2,17p' Makefile

@@ -13,6 +13,7 @@ typedef struct dmz_train_config {
     const char *data;         /* emnist-balanced | fashion-mnist | synthetic | PATH */
     const char *data_dir;     /* NULL: $DMZBENCH_DATA_DIR or datasets/cache */
     bool no_fallback;         /* fail instead of falling back to Fashion-MNIST */
+    bool no_cache;            /* neither read nor write the binary data cache */
     const char *backend;      /* cpu */
     const char *mode;         /* single */
     const char *name;         /* experiment name in the run directory; NULL: model-backend-mode */

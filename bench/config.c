@@ -23,6 +23,7 @@ void dmz_train_usage(void) {
           "  --data NAME|PATH         emnist-balanced (default), fashion-mnist, synthetic, or a CSV/IDX file or directory\n"
           "  --data-dir DIR           where fetched and cached data live (default $DMZBENCH_DATA_DIR or datasets/cache)\n"
           "  --no-fallback            fail when EMNIST is missing instead of using Fashion-MNIST\n"
+          "  --no-cache               parse the data files, neither reading nor writing the binary cache\n"
           "  --backend cpu|cuda|cublas|cudnn   (default cpu)\n"
           "  --mode single|sync|async-ps       (default single)\n"
           "  --steps N                measured training steps per repetition (default 2000)\n"
@@ -75,11 +76,13 @@ static int check_choice(const char *opt, const char *v, const char *const *choic
 }
 
 enum { OPT_DATA_DIR = 256, OPT_NO_FALLBACK, OPT_TARGET, OPT_EVAL_EVERY, OPT_LOG_EVERY, OPT_THREADS,
-       OPT_NAME, OPT_NO_PLOTS, OPT_GLOBAL_BATCH, OPT_RANK_SPEED, OPT_TIMEOUT, OPT_NO_PROBE, OPT_CONSISTENCY };
+       OPT_NAME, OPT_NO_PLOTS, OPT_GLOBAL_BATCH, OPT_RANK_SPEED, OPT_TIMEOUT, OPT_NO_PROBE, OPT_CONSISTENCY,
+       OPT_NO_CACHE };
 
 static const struct option train_options[] = {
     {"model", required_argument, 0, 'm'},       {"data", required_argument, 0, 'd'},
     {"data-dir", required_argument, 0, OPT_DATA_DIR}, {"no-fallback", no_argument, 0, OPT_NO_FALLBACK},
+    {"no-cache", no_argument, 0, OPT_NO_CACHE},
     {"backend", required_argument, 0, 'b'},     {"mode", required_argument, 0, 'M'},
     {"steps", required_argument, 0, 's'},       {"batch", required_argument, 0, 'B'},
     {"lr", required_argument, 0, 'l'},          {"seed", required_argument, 0, 'S'},
@@ -106,6 +109,7 @@ static int apply_option(int c, const char *arg, dmz_train_config *cfg, char *err
     case 'd': cfg->data = arg; return DMZ_OK;
     case OPT_DATA_DIR: cfg->data_dir = arg; return DMZ_OK;
     case OPT_NO_FALLBACK: cfg->no_fallback = true; return DMZ_OK;
+    case OPT_NO_CACHE: cfg->no_cache = true; return DMZ_OK;
     case 'b': cfg->backend = arg; return check_choice("backend", arg, backends, err);
     case 'M': cfg->mode = arg; return check_choice("mode", arg, modes, err);
     case 's': return parse_int("steps", arg, 1, 100000000, &cfg->steps, err);

@@ -10,6 +10,7 @@
 
 #include "bench.h"
 #include "common/dmz.h"
+#include "common/interrupt.h"
 #include "meta.h"
 #include "guardian.h"
 #include "mllog.h"
@@ -20,19 +21,8 @@
 #include "results.h"
 #include "train.h"
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
-
-/* Without SA_RESTART, so that a blocking call returns EINTR instead of
- * swallowing the signal. */
-static void set_signals(void (*handler)(int)) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = handler;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-}
+/* Set by SIGINT/SIGTERM (common/interrupt.h): every loop and wait polls it. */
+static volatile sig_atomic_t *stop_flag;
 
 typedef struct run_state {
     const dmz_train_config *cfg;
@@ -101,11 +91,12 @@ static int load_data(run_state *st, char *err) {
     dmz_load_options_default(&opt);
     opt.data_dir = cfg->data_dir;
     opt.allow_fallback = !cfg->no_fallback;
+    opt.use_cache = !cfg->no_cache;
     opt.synthetic_seed = cfg->seed;
     MLLOG_START(&st->log, "data_load", -1);
     int rc = dmz_dataset_load(cfg->data, &opt, &st->ds, err);
     if (rc == DMZ_OK) st->have_data = true;
-    if (stop_requested) return dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal during the data load");
+    if (*stop_flag) return dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal during the data load");
     if (rc) return rc;
     MLLOG_END(&st->log, "data_load", -1, "success");
     if (st->root) dmz_meta_set_dataset(st->meta, &st->ds);
@@ -171,10 +162,10 @@ static int run_one_rep(run_state *st, int rep, char *err) {
     const dmz_train_observer *o = st->root ? &obs : NULL;
     dmz_rep_result *out = &my_reps(st)[rep];
     if (!is_mode(cfg, "async-ps"))
-        return dmz_train_repetition(st->model, st->grad_comm, &st->ds, cfg, &st->role, rep, o, &stop_requested, out,
+        return dmz_train_repetition(st->model, st->grad_comm, &st->ds, cfg, &st->role, rep, o, stop_flag, out,
                                     err);
     if (st->comm->rank == 0) return dmz_train_ps_server(st->model, st->comm, &st->ds, cfg, rep, out, err);
-    return dmz_train_ps_worker(st->model, st->comm, &st->ds, cfg, &st->role, rep, NULL, &stop_requested, out, err);
+    return dmz_train_ps_worker(st->model, st->comm, &st->ds, cfg, &st->role, rep, NULL, stop_flag, out, err);
 }
 
 static int train_all(run_state *st, char *err) {
@@ -370,17 +361,22 @@ static int finish_run(run_state *st, int rc, const char *error, int n_gathered) 
     int wrc = write_tables(st, stats, rows, n_rows, ok, err);
     if (!wrc) wrc = dmz_meta_finish(st->meta, &st->rd, ok ? "ok" : "failed", ok ? NULL : error, err);
     if (!wrc && ok) draw_figures(st);
-    if (!wrc && ok && stop_requested) { /* gnuplot got the Ctrl-C too: a figure may be missing */
+    if (!wrc && ok && *stop_flag) { /* gnuplot got the Ctrl-C too: a figure may be missing */
         ok = false, rc = DMZ_EXIT_FAIL;
         error = "interrupted by a signal while drawing the figures";
         wrc = dmz_meta_finish(st->meta, &st->rd, "failed", error, err);
     }
-    if (!wrc) wrc = dmz_rundir_finish(&st->rd, ok && !wrc, error, err);
-    if (!wrc) {
-        dmz_run_info info = run_info(st);
-        wrc = dmz_index_append(&st->rd, &info, ok ? "ok" : "failed", st->n_reps, &stats[STAT_WALL],
-                               &stats[STAT_RATE], &stats[STAT_ACC], err);
+    /* indexed before it is moved into place: a run that cannot be indexed ends failed, never "ok" unindexed */
+    static char index_error[DMZ_ERR_LEN + 64];
+    dmz_run_info info = run_info(st);
+    if (!wrc && dmz_index_append(&st->rd, &info, ok ? "ok" : "failed", st->n_reps, &stats[STAT_WALL],
+                                 &stats[STAT_RATE], &stats[STAT_ACC], err) != DMZ_OK) {
+        snprintf(index_error, sizeof index_error, "the results could not be added to index.csv: %s", err);
+        fprintf(stderr, "dmzbench: %s\n", index_error);
+        ok = false, rc = rc ? rc : DMZ_EXIT_FAIL, error = index_error;
+        wrc = dmz_meta_finish(st->meta, &st->rd, "failed", error, err);
     }
+    if (!wrc) wrc = dmz_rundir_finish(&st->rd, ok, error, err);
     print_stats(st, stats, rows, n_rows);
     free(rows);
     if (wrc) {
@@ -476,13 +472,14 @@ static int fail_member(run_state *st, int rc, const char *error) {
     fprintf(stderr, "dmzbench: rank %d (site %s): %s\n", c->rank, dmz_comm_site(c, c->rank), error);
     c->report_error(c, error);
     struct timespec tenth = {0, 100000000};
-    for (int i = 0; i < 100 && !stop_requested; i++) nanosleep(&tenth, NULL);
+    for (int i = 0; i < 100 && !*stop_flag; i++) nanosleep(&tenth, NULL);
     return rc;
 }
 
 int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
     char err[DMZ_ERR_LEN];
     const dmz_backend *be = NULL;
+    stop_flag = dmz_interrupt_flag();
     int rc = check_supported(cfg, &be, err);
     if (rc) {
         fprintf(stderr, "dmzbench train: %s\n", err);
@@ -496,7 +493,7 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
         return rc;
     }
     st.comm->timeout_s = cfg->timeout_s;
-    st.comm->stop = &stop_requested;
+    st.comm->stop = stop_flag;
     st.root = st.comm->rank == 0;
     if ((rc = dmz_role_for_rank(cfg, st.comm, &st.role, err))) { /* the same verdict on every rank */
         if (st.root) fprintf(stderr, "dmzbench train: %s\n", err);
@@ -504,7 +501,7 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
         return rc;
     }
     if (!st.cross) st.role = dmz_role_single(cfg);
-    set_signals(on_signal);
+    dmz_interrupt_install();
     rc = prepare(&st, be, argc, argv, err);
     if (!rc) rc = train_all(&st, err);
     int n_gathered = st.n_reps - (rc ? 1 : 0);
@@ -518,7 +515,7 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
     if (st.cross && !rc) rc = st.comm->barrier(st.comm, "the end of the run", NULL, err);
     if (st.grad_comm && st.grad_comm != st.comm) st.grad_comm->finalize(st.grad_comm);
     free_run(&st);
-    set_signals(SIG_DFL);
+    dmz_interrupt_uninstall();
     if (st.cross && !rc) st.comm->finalize(st.comm);
     return rc;
 }

@@ -13,6 +13,7 @@
 static void usage(FILE *f) {
     fputs("usage: dmzbench COMMAND [options]\n"
           "  fetch   [--dataset emnist-balanced|fashion-mnist] [--url URL] [--sha256 HEX] [--data-dir DIR]\n"
+          "          [--no-cache]\n"
           "  train   [--model mlp] [--data NAME|PATH] [--backend cpu] [--mode single|sync|async-ps] [--steps 2000]\n"
           "          [--batch 100] [--lr 0.01] [--seed N] [--repeat 2] [--warmup N] [--out results/] ...\n"
           "          (dmzbench train --help for all options)\n"
@@ -29,7 +30,8 @@ static int fetch_main(int argc, char **argv) {
     static const struct option options[] = {
         {"dataset", required_argument, 0, 'd'}, {"url", required_argument, 0, 'u'},
         {"sha256", required_argument, 0, 's'},  {"data-dir", required_argument, 0, 'D'},
-        {"quiet", no_argument, 0, 'q'},         {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},         {"no-cache", no_argument, 0, 'n'},
+        {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int c;
@@ -40,6 +42,7 @@ static int fetch_main(int argc, char **argv) {
         case 's': opt.sha256 = optarg; break;
         case 'D': opt.data_dir = optarg; break;
         case 'q': opt.quiet = true; break;
+        case 'n': opt.no_cache = true; break;
         default:
             fprintf(stderr, "dmzbench fetch: bad option '%s'\n", argv[optind - 1]);
             usage(stderr);
@@ -55,27 +58,6 @@ static int fetch_main(int argc, char **argv) {
     int rc = dmz_fetch_dataset(&opt, err);
     curl_global_cleanup();
     if (rc) fprintf(stderr, "dmzbench fetch: %s\n", err);
-    return rc;
-}
-
-static int report_main(int argc, char **argv) {
-    const char *out = NULL;
-    const char *dirs[256];
-    int n = 0;
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) out = argv[++i];
-        else if (argv[i][0] == '-') {
-            fprintf(stderr, "dmzbench report: bad option '%s'\n", argv[i]);
-            return DMZ_EXIT_USAGE;
-        } else if (n < 256) dirs[n++] = argv[i];
-    }
-    if (n == 0) {
-        fprintf(stderr, "dmzbench report: name at least one run directory\n");
-        return DMZ_EXIT_USAGE;
-    }
-    char err[DMZ_ERR_LEN];
-    int rc = dmz_report(dirs, n, out, false, err);
-    if (rc) fprintf(stderr, "dmzbench report: %s\n", err);
     return rc;
 }
 
@@ -100,7 +82,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (strcmp(cmd, "train") == 0) return train_cmd(argc - 1, argv + 1, argc, argv);
     if (strcmp(cmd, "fetch") == 0) return fetch_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "report") == 0) return report_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return dmz_report_main(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return dmz_info_main();
     if (strcmp(cmd, "probe") == 0) return dmz_probe_main(argc - 1, argv + 1);
     if (strcmp(cmd, "k8s") == 0) return dmz_k8s_main(argc - 1, argv + 1);

@@ -1,5 +1,6 @@
 #include "meta.h"
 
+#include <errno.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,9 +220,12 @@ int dmz_meta_finish(cJSON *meta, const dmz_rundir *rd, const char *status, const
         free(text);
         return DMZ_EXIT_FAIL;
     }
-    fputs(text, f);
-    fputc('\n', f);
+    errno = 0;
+    bool bad = fputs(text, f) == EOF || fputc('\n', f) == EOF || ferror(f); /* fclose forgets an earlier error */
+    int e = errno;
     free(text);
-    if (fclose(f) != 0) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s/meta.json: write failed", rd->work);
+    if (fclose(f) != 0 || bad)
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s/meta.json: write failed: %s", rd->work,
+                          strerror(bad && e ? e : errno ? errno : EIO));
     return DMZ_OK;
 }

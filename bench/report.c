@@ -245,3 +245,34 @@ int dmz_report(const char *const *run_dirs, int n_runs, const char *out_dir, boo
     free(ctx);
     return rc;
 }
+
+int dmz_report_main(int argc, char **argv) {
+    const char *out = NULL;
+    const char **dirs = calloc((size_t)(argc > 0 ? argc : 1), sizeof *dirs); /* no fixed limit */
+    if (!dirs) {
+        fprintf(stderr, "dmzbench report: out of memory\n");
+        return DMZ_EXIT_FAIL;
+    }
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+            out = argv[++i];
+        } else if (argv[i][0] == '-') {
+            fprintf(stderr, "dmzbench report: bad option '%s'\n", argv[i]);
+            free(dirs);
+            return DMZ_EXIT_USAGE;
+        } else {
+            dirs[n++] = argv[i];
+        }
+    }
+    if (n == 0) {
+        fprintf(stderr, "dmzbench report: name at least one run directory\n");
+        free(dirs);
+        return DMZ_EXIT_USAGE;
+    }
+    char err[DMZ_ERR_LEN];
+    int rc = dmz_report(dirs, n, out, false, err);
+    if (rc) fprintf(stderr, "dmzbench report: %s\n", err);
+    free(dirs);
+    return rc;
+}

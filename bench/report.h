@@ -31,4 +31,8 @@
 int dmz_report(const char *const *run_dirs, int n_runs, const char *out_dir, bool quiet,
                char *err /* DMZ_ERR_LEN */);
 
+/* `dmzbench report RUNDIR... [--out DIR]` (argv[0] is "report"): any number of
+ * run directories; returns the exit code, the error on stderr. */
+int dmz_report_main(int argc, char **argv);
+
 #endif

@@ -1,124 +1,65 @@
 /* bench/report_csv.c — the runner's CSV files as tables of strings, read
- * with libcsv one physical line at a time so that errors can name the line. */
+ * with common/csvio (libcsv, RFC 4180) so that errors can name the line. */
 #include "bench/report_impl.h"
 
-#include <csv.h>
+#include "common/csvio.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-typedef struct csv_state {
+typedef struct table_state {
     rpt_table *table;
-    char **fields;   /* the record being read */
-    int nfields, cap;
-    long line;
     bool have_header;
     size_t rows_cap;
-    int status;
-    char *err;
-} csv_state;
+} table_state;
 
-static int fail_oom(csv_state *st) {
-    st->status = dmz_errorf(st->err, DMZ_EXIT_FAIL, "%s: out of memory", st->table->path);
-    return st->status;
-}
-
-static void on_field(void *data, size_t len, void *opaque) {
-    csv_state *st = opaque;
-    if (st->status != DMZ_OK) return;
-    if (st->nfields == st->cap) {
-        int cap = st->cap ? 2 * st->cap : 32;
-        char **grown = realloc(st->fields, (size_t)cap * sizeof *grown);
-        if (!grown) { fail_oom(st); return; }
-        st->fields = grown;
-        st->cap = cap;
-    }
-    char *copy = strndup(data ? data : "", len);
-    if (!copy) { fail_oom(st); return; }
-    st->fields[st->nfields++] = copy;
-}
-
-static void drop_fields(csv_state *st) {
-    for (int i = 0; i < st->nfields; i++) free(st->fields[i]);
-    st->nfields = 0;
-}
-
-static int append_row(csv_state *st) {
+static int on_row(void *user, char **fields, int n, long line, char *err) {
+    table_state *st = user;
     rpt_table *t = st->table;
+    if (!st->have_header) {
+        t->header = calloc((size_t)n, sizeof *t->header);
+        if (!t->header) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", t->path);
+        for (int i = 0; i < n; i++) {
+            if (!(t->header[i] = strdup(fields[i]))) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", t->path);
+            t->ncols = i + 1;
+        }
+        st->have_header = true;
+        return DMZ_OK;
+    }
+    if (n != t->ncols)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: line %ld: %d fields, but the header has %d", t->path, line, n,
+                          t->ncols);
     if (t->nrows == st->rows_cap) {
         size_t cap = st->rows_cap ? 2 * st->rows_cap : 64;
         char **cells = realloc(t->cells, cap * (size_t)t->ncols * sizeof *cells);
-        if (!cells) return fail_oom(st);
+        if (!cells) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", t->path);
         t->cells = cells;
         long *lines = realloc(t->line, cap * sizeof *lines);
-        if (!lines) return fail_oom(st);
+        if (!lines) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", t->path);
         t->line = lines;
         st->rows_cap = cap;
     }
-    memcpy(t->cells + t->nrows * (size_t)t->ncols, st->fields, (size_t)t->ncols * sizeof(char *));
-    t->line[t->nrows++] = st->line;
-    st->nfields = 0; /* the row owns the strings now */
+    char **row = t->cells + t->nrows * (size_t)t->ncols;
+    for (int i = 0; i < n; i++) {
+        row[i] = strdup(fields[i]);
+        if (!row[i]) {
+            while (i-- > 0) free(row[i]);
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", t->path);
+        }
+    }
+    t->line[t->nrows++] = line;
     return DMZ_OK;
 }
 
-static void on_record(int terminator, void *opaque) {
-    csv_state *st = opaque;
-    rpt_table *t = st->table;
-    if (st->status != DMZ_OK) return;
-    if (!st->have_header) {
-        t->header = st->fields;
-        t->ncols = st->nfields;
-        st->fields = NULL;
-        st->nfields = st->cap = 0;
-        st->have_header = true;
-        return;
-    }
-    if (st->nfields != t->ncols) {
-        st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE,
-                                "%s: line %ld: %d fields, but the header has %d", t->path,
-                                st->line, st->nfields, t->ncols);
-        drop_fields(st);
-        return;
-    }
-    append_row(st);
-}
-
-static int parse_lines(FILE *f, struct csv_parser *p, csv_state *st) {
-    char *buf = NULL;
-    size_t cap = 0;
-    ssize_t n;
-    while (st->status == DMZ_OK && (n = getline(&buf, &cap, f)) > 0) {
-        st->line++;
-        size_t done = csv_parse(p, buf, (size_t)n, on_field, on_record, st);
-        if (done != (size_t)n && st->status == DMZ_OK)
-            st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: line %ld, column %d: %s",
-                                    st->table->path, st->line, st->nfields + 1,
-                                    csv_strerror(csv_error(p)));
-    }
-    free(buf);
-    if (st->status == DMZ_OK && csv_fini(p, on_field, on_record, st) != 0)
-        st->status = dmz_errorf(st->err, DMZ_EXIT_USAGE, "%s: line %ld: %s", st->table->path,
-                                st->line, csv_strerror(csv_error(p)));
-    return st->status;
-}
-
+/* RFC 4180 through common/csvio (quoted fields, lines capped, a FIFO refused). */
 int rpt_table_read(const char *path, rpt_table *t, char *err) {
     memset(t, 0, sizeof *t);
     rpt_copy(t->path, sizeof t->path, path);
-    FILE *f = fopen(path, "r");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
-    struct csv_parser parser;
-    if (csv_init(&parser, CSV_STRICT | CSV_STRICT_FINI | CSV_APPEND_NULL) != 0) {
-        fclose(f);
-        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot start the CSV parser", path);
-    }
-    csv_state st = {.table = t, .err = err};
-    int rc = parse_lines(f, &parser, &st);
-    csv_free(&parser);
-    fclose(f);
-    drop_fields(&st);
-    free(st.fields);
+    table_state st = {.table = t};
+    int rc = dmz_csv_each_row(path, on_row, &st, err);
     if (rc == DMZ_OK && !st.have_header)
         rc = dmz_errorf(err, DMZ_EXIT_USAGE, "%s: line 1: empty file, expected a header row", path);
     if (rc != DMZ_OK) rpt_table_free(t);

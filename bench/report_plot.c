@@ -45,18 +45,27 @@ static int finish(FILE *f, char **buf, size_t *len, const char *out_dir, const c
     return rpt_write_stream(path, *buf, *len, err);
 }
 
+/* A phase that was not measured stays NA (never 0); "other" (wall time outside
+ * the phases) is then unknown too. top_s: the bar's height or the wall time. */
 static void breakdown_row(FILE *f, const rpt_rep *rep) {
     double sum = 0;
+    bool all_known = true;
     fprintf(f, "%g", rep->rep);
     for (int p = 0; p < RPT_NPHASES; p++) {
-        double v = isnan(rep->phase_s[p]) ? 0 : rep->phase_s[p];
-        sum += v;
-        fprintf(f, ",%.6g", v);
+        double v = rep->phase_s[p];
+        if (isnan(v)) all_known = false;
+        else sum += v;
+        fputc(',', f);
+        put_num(f, v);
     }
-    double other = (!isnan(rep->wall_s) && rep->wall_s > sum) ? rep->wall_s - sum : 0;
-    fprintf(f, ",%.6g,", other);
+    double other = NAN;
+    if (all_known && !isnan(rep->wall_s)) other = rep->wall_s > sum ? rep->wall_s - sum : 0;
+    fputc(',', f);
+    put_num(f, other);
+    fputc(',', f);
     put_num(f, rep->wall_s);
-    fprintf(f, ",%.6g\n", sum + other);
+    double bar = sum + (isnan(other) ? 0 : other);
+    fprintf(f, ",%.6g\n", isnan(rep->wall_s) || bar > rep->wall_s ? bar : rep->wall_s);
 }
 
 int rpt_write_breakdown_data(const rpt_run *run, const char *out_dir, char *err) {

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "common/dmz.h"
+#include "common/csvio.h"
+#include "common/interrupt.h"
 
 int dmz_rundir_create(dmz_rundir *rd, const char *out_dir, const char *experiment, char *err) {
     memset(rd, 0, sizeof *rd);
@@ -81,24 +83,10 @@ static void csv_numbers(FILE *f, const double *v, int n) {
     }
 }
 
-void dmz_csv_text(FILE *f, const char *s) {
-    if (!s) s = "";
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f); /* RFC 4180: quote the field, double the quotes inside */
-    for (; *s; s++) {
-        if (*s == '"') fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void csv_texts(FILE *f, const char *const *v, int n) {
     for (int i = 0; i < n; i++) {
         fputc(',', f);
-        dmz_csv_text(f, v[i]);
+        dmz_csv_write_field(f, v[i]);
     }
 }
 
@@ -118,7 +106,7 @@ int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dm
             double algbw = r->comm_s > 0 && r->bytes_sent > 0 ? r->bytes_sent / r->comm_s / 1e9 : NAN;
             if (busbw_factor > 0 && !isnan(algbw)) algbw /= busbw_factor; /* bytes sent = busbw factor x size */
             double busbw = busbw_factor > 0 ? algbw * busbw_factor : in->ranks > 1 ? algbw : NAN;
-            dmz_csv_text(f, in->run);
+            dmz_csv_write_field(f, in->run);
             fprintf(f, ",%d,%d", r->rep, rk->rank);
             const char *texts[] = {rk->site, rk->host, rk->role, in->model, in->backend, in->mode};
             csv_texts(f, texts, 6);
@@ -129,7 +117,7 @@ int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dm
                           r->staleness_median, r->staleness_max, rk->speed};
             csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
             fputc(',', f);
-            dmz_csv_text(f, in->dataset);
+            dmz_csv_write_field(f, in->dataset);
             fprintf(f, ",%d,%s\n", in->threads, statuses[i]);
         }
     }
@@ -177,7 +165,7 @@ int dmz_write_net_csv(const dmz_rundir *rd, const dmz_rank_rows *ranks, int n_ra
                 const dmz_step_record *s = &r->steps[j];
                 if (s->step % log_every != 0 && j != r->n_steps - 1) continue;
                 fprintf(f, "%d,%d,", r->rep, ranks[k].rank);
-                dmz_csv_text(f, ranks[k].site);
+                dmz_csv_write_field(f, ranks[k].site);
                 fprintf(f, ",%d,%s", s->step, op);
                 double algbw = s->comm_s > 0 ? size_bytes / s->comm_s / 1e9 : NAN;
                 double v[] = {size_bytes, s->comm_bytes, s->comm_s, s->wait_s, algbw, algbw * busbw_factor};
@@ -231,20 +219,6 @@ int dmz_write_stats_csv(const dmz_rundir *rd, const dmz_stat *stats, int n_stats
  * lets go (a stopped process) must not stall this run for good. */
 enum { INDEX_LOCK_WAIT_S = 60 };
 
-static int lock_bounded(int fd, const char *lock, char *err) {
-    double t0 = dmz_now_s();
-    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-        if (errno != EWOULDBLOCK && errno != EINTR)
-            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot lock: %s", lock, strerror(errno));
-        if (dmz_now_s() - t0 > INDEX_LOCK_WAIT_S)
-            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: another process has held the index lock for %d s; "
-                                                  "the run is complete but not in index.csv", lock, INDEX_LOCK_WAIT_S);
-        struct timespec ts = {0, 20000000};
-        nanosleep(&ts, NULL);
-    }
-    return DMZ_OK;
-}
-
 static const char INDEX_HEADER[] =
     "run,started_utc,status,model,backend,mode,ranks,steps,batch,reps,dataset,"
     "wall_s_median,samples_per_s_median,test_accuracy_median,dir\n";
@@ -256,7 +230,7 @@ int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *s
     snprintf(lock, sizeof lock, "%s/.index.lock", rd->root);
     FILE *lf = fopen(lock, "w");
     if (!lf) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot create: %s", lock, strerror(errno));
-    if (lock_bounded(fileno(lf), lock, err)) {
+    if (dmz_lock_wait(fileno(lf), INDEX_LOCK_WAIT_S, lock, err)) {
         fclose(lf);
         return DMZ_EXIT_FAIL;
     }
@@ -276,16 +250,16 @@ int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *s
     if (!old || old_len == 0) fputs(INDEX_HEADER, m);
     else fwrite(old, 1, old_len, m);
     if (old_len > 0 && old[old_len - 1] != '\n') fputc('\n', m);
-    dmz_csv_text(m, rd->name);
+    dmz_csv_write_field(m, rd->name);
     fprintf(m, ",%s,%s", rd->started_utc, status);
     const char *texts[] = {in->model, in->backend, in->mode};
     csv_texts(m, texts, 3);
     fprintf(m, ",%d,%d,%d,%d,", in->ranks, in->steps, in->batch, reps);
-    dmz_csv_text(m, in->dataset);
+    dmz_csv_write_field(m, in->dataset);
     double v[] = {wall->median, rate->median, acc->median};
     csv_numbers(m, v, 3);
     fputc(',', m);
-    dmz_csv_text(m, rd->name);
+    dmz_csv_write_field(m, rd->name);
     fputc('\n', m);
     fclose(m);
     int rc = dmz_write_file_atomic(path, row, row_len, err);

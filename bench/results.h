@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "bench.h"
+#include "common/csvio.h"
 #include "train.h"
 
 typedef struct dmz_rundir {
@@ -32,9 +33,6 @@ int dmz_rundir_finish(dmz_rundir *rd, bool ok, const char *error, char *err);
 
 /* "%.9g", or NA for NaN/inf (an unavailable or not-applicable value). */
 void dmz_csv_number(FILE *f, double v);
-
-/* A field per RFC 4180: quoted when it holds a comma, quote or line break. */
-void dmz_csv_text(FILE *f, const char *s);
 
 /* The rows of one rank: its repetitions (gathered at rank 0 in cross-site runs). */
 typedef struct dmz_rank_rows {

@@ -152,10 +152,56 @@ int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *
     return DMZ_OK;
 }
 
+const char *dmz_file_kind(unsigned mode) {
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFIFO: return "a FIFO";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFSOCK: return "a socket";
+    case S_IFLNK: return "a symbolic link";
+    default: return "not a file";
+    }
+}
+
+int dmz_open_regular(const char *path, struct stat *st, char *err) {
+    struct stat local;
+    if (!st) st = &local;
+    /* stat first: opening a FIFO or a device can block or act; O_NONBLOCK then
+     * covers a file swapped for a FIFO between the two calls. */
+    if (stat(path, st) != 0) {
+        dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a regular file (%s)", path, dmz_file_kind(st->st_mode));
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+        dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a regular file (%s)", path, dmz_file_kind(st->st_mode));
+        close(fd);
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+    return fd;
+}
+
 int dmz_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err) {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    int fd = dmz_open_regular(path, NULL, err);
+    if (fd < 0) return DMZ_EXIT_USAGE;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
+    }
     char *buf = NULL;
     size_t cap = 0, n = 0;
     int rc = DMZ_OK;

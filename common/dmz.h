@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct stat;
+
 enum { DMZ_OK = 0, DMZ_EXIT_FAIL = 1, DMZ_EXIT_USAGE = 2 };
 #define DMZ_ERR_LEN 1024
 
@@ -47,6 +49,13 @@ int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (*len may be NULL).
  * Cannot open, or larger than max_bytes: DMZ_EXIT_USAGE; a read error: DMZ_EXIT_FAIL. */
 int dmz_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err);
+/* Opens path for reading only when it is a regular file: a FIFO, device,
+ * socket or directory is refused (DMZ_EXIT_USAGE, "PATH: not a regular file
+ * (a FIFO)") before anything could block on it. Returns the descriptor (>= 0,
+ * O_CLOEXEC, blocking) and fills *st when st is non-NULL; -1 with err set. */
+int dmz_open_regular(const char *path, struct stat *st, char *err);
+/* "a FIFO", "a directory", "a character device", ... for a st_mode. */
+const char *dmz_file_kind(unsigned mode);
 /* mkdir -p */
 int dmz_mkdirs(const char *path, char *err);
 

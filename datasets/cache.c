@@ -4,12 +4,18 @@
  *
  * Layout (native byte order; a file written elsewhere is simply a miss):
  *   cache_header          magic, version, shapes, source SHA-256, and per source
- *                         file its absolute path, size and mtime (ns)
+ *                         file its absolute path, size, mtime, ctime (ns), inode
+ *                         and device
  *   padding to 4096
  *   train images, train labels, test images, test labels, each 4096-aligned
- * A hit needs every source's size and mtime unchanged (so the sources are not
- * re-hashed), the header's and the data's checksums right, and every label
- * below num_classes: a corrupt, truncated or old cache is rebuilt, never used. */
+ * A hit needs every source's size, mtime, ctime, inode and device unchanged (so
+ * the sources are not re-hashed: a same-size rewrite with its old mtime put back
+ * still moves ctime, which no user can set), the header's and the data's
+ * checksums right, and every label below num_classes: a corrupt, truncated or
+ * old cache is rebuilt, never used. Stamps taken within RACY_NS of the source's
+ * ctime cannot tell a later change in the same clock tick apart, so such a
+ * cache ("racy", as git calls its index entries) is used only after the
+ * sources hash to the recorded SHA-256 again. */
 #include "datasets/internal.h"
 #include "common/dmz.h"
 
@@ -20,16 +26,23 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CACHE_MAGIC "DMZCACHE"
-enum { CACHE_VERSION = 1, CACHE_ALIGN = 4096, CACHE_BYTE_ORDER = 0x01020304, ARRAYS = 4 };
+/* Coarse kernel clocks tick every 1-10 ms; a second is far beyond that. */
+#define RACY_NS 1000000000LL
+/* A temporary file of a dead PID younger than this may belong to a PID namespace we cannot see. */
+#define TMP_GRACE_S 60
+#define TMP_OLD_S 3600
+enum { CACHE_VERSION = 2, CACHE_ALIGN = 4096, CACHE_BYTE_ORDER = 0x01020304, ARRAYS = 4 };
 
 typedef struct cache_source {
     char path[DS_PATH_LEN]; /* absolute */
-    uint64_t size;
-    int64_t mtime_ns;
+    ds_file_stamp stamp;
 } cache_source;
 
 typedef struct cache_header {
@@ -41,6 +54,7 @@ typedef struct cache_header {
     uint64_t counts[2];          /* train, test */
     uint32_t rows, cols;
     uint32_t num_classes, nsources;
+    uint32_t racy, reserved;     /* racy: trust only after the sources hash to sha256 again */
     char name[64];
     char format[16];
     char sha256[72];
@@ -50,12 +64,33 @@ typedef struct cache_header {
     uint64_t header_checksum;    /* over every byte above it */
 } cache_header;
 
+void ds_stamp_of(const struct stat *st, ds_file_stamp *stamp) {
+    memset(stamp, 0, sizeof *stamp);
+    stamp->size = (uint64_t)st->st_size;
+    stamp->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+    stamp->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+    stamp->ino = (uint64_t)st->st_ino;
+    stamp->dev = (uint64_t)st->st_dev;
+}
+
 int ds_stamp_file(const char *path, ds_file_stamp *stamp, char *err) {
     struct stat st;
     if (stat(path, &st) != 0) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: %s", path, strerror(errno));
-    stamp->size = (uint64_t)st.st_size;
-    stamp->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+    if (!S_ISREG(st.st_mode))
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a regular file (%s)", path, dmz_file_kind(st.st_mode));
+    ds_stamp_of(&st, stamp);
     return DMZ_OK;
+}
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A stamp taken this close to its file's last change may miss a change in the same tick. */
+static bool stamp_racy(const ds_file_stamp *s, int64_t taken_ns) {
+    return s->ctime_ns > taken_ns - RACY_NS; /* mtime says nothing: anyone can set it */
 }
 
 static void absolute_path(const char *path, char out[DS_PATH_LEN]) {
@@ -100,17 +135,39 @@ static uint64_t header_checksum(const cache_header *h) {
     return ds_checksum64(h, offsetof(cache_header, header_checksum), CACHE_VERSION);
 }
 
-static bool sources_unchanged(const cache_header *h, const ds_plan *plan) {
+static bool same_stamp(const ds_file_stamp *a, const ds_file_stamp *b) {
+    return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns && a->ino == b->ino &&
+           a->dev == b->dev;
+}
+
+/* *racy_now: some source changed less than RACY_NS before this check. */
+static bool sources_unchanged(const cache_header *h, const ds_plan *plan, bool *racy_now) {
     if (h->nsources != (uint32_t)plan->nfiles) return false;
+    int64_t taken = now_ns();
+    *racy_now = false;
     for (int i = 0; i < plan->nfiles; i++) {
         char abs[DS_PATH_LEN];
-        ds_file_stamp now = {0, 0};
+        ds_file_stamp now;
         absolute_path(plan->files[i], abs);
         if (ds_stamp_file(plan->files[i], &now, NULL) != DMZ_OK) return false;
         const cache_source *s = &h->sources[i];
-        if (strcmp(s->path, abs) != 0 || s->size != now.size || s->mtime_ns != now.mtime_ns) return false;
+        if (memchr(s->path, 0, sizeof s->path) == NULL || strcmp(s->path, abs) != 0 || !same_stamp(&s->stamp, &now))
+            return false;
+        *racy_now |= stamp_racy(&now, taken);
     }
     return true;
+}
+
+/* The sources' SHA-256 (datasets.c's identity) matches the header's. */
+static bool sources_hash_to(const cache_header *h, const ds_plan *plan) {
+    char hexes[DS_MAX_SOURCES][65], hex[65];
+    char *paths[DS_MAX_SOURCES];
+    for (int i = 0; i < plan->nfiles; i++) {
+        if (dmz_sha256_file(plan->files[i], hexes[i], NULL) != DMZ_OK) return false;
+        paths[i] = (char *)plan->files[i];
+    }
+    ds_sha256_listing(paths, (const char(*)[65])hexes, plan->nfiles, hex);
+    return strcmp(hex, h->sha256) == 0;
 }
 
 static bool header_valid(const cache_header *h, uint64_t file_bytes, const ds_plan *plan) {
@@ -129,7 +186,7 @@ static bool header_valid(const cache_header *h, uint64_t file_bytes, const ds_pl
             h->offsets[i] > file_bytes || bytes > file_bytes - h->offsets[i])
             return false;
     }
-    return sources_unchanged(h, plan);
+    return true;
 }
 
 static bool labels_in_range(const dmz_split *s, uint32_t num_classes) {
@@ -138,12 +195,14 @@ static bool labels_in_range(const dmz_split *s, uint32_t num_classes) {
     return max < num_classes;
 }
 
-bool ds_cache_open(const char *cache_path, const ds_plan *plan, dmz_dataset *out, ds_mapping *map) {
-    int fd = open(cache_path, O_RDONLY | O_CLOEXEC);
+bool ds_cache_open(const char *cache_path, const ds_plan *plan, dmz_dataset *out, ds_mapping *map,
+                   bool *restamp) {
+    *restamp = false;
+    int fd = open(cache_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
     if (fd < 0) return false;
     struct stat st;
     void *addr = MAP_FAILED;
-    if (fstat(fd, &st) == 0 && (uint64_t)st.st_size >= sizeof(cache_header))
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= sizeof(cache_header))
         addr = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
     close(fd);
     if (addr == MAP_FAILED) return false;
@@ -151,7 +210,8 @@ bool ds_cache_open(const char *cache_path, const ds_plan *plan, dmz_dataset *out
     map->len = (size_t)st.st_size;
     const cache_header *h = addr;
     dmz_dataset view = *out;
-    bool ok = header_valid(h, (uint64_t)st.st_size, plan);
+    bool racy_now = false;
+    bool ok = header_valid(h, (uint64_t)st.st_size, plan) && sources_unchanged(h, plan, &racy_now);
     if (ok) {
         dmz_split *split[2] = {&view.train, &view.test};
         for (int s = 0; s < 2; s++) {
@@ -164,6 +224,10 @@ bool ds_cache_open(const char *cache_path, const ds_plan *plan, dmz_dataset *out
         array_views(&view, ptr, bytes);
         ok = data_checksum(ptr, bytes) == h->data_checksum && labels_in_range(&view.train, h->num_classes) &&
              labels_in_range(&view.test, h->num_classes);
+    }
+    if (ok && h->racy) {
+        ok = sources_hash_to(h, plan);
+        *restamp = ok && !racy_now;
     }
     if (!ok) {
         ds_cache_unmap(map);
@@ -195,10 +259,11 @@ static void fill_header(cache_header *h, const ds_plan *plan, const ds_file_stam
     snprintf(h->name, sizeof h->name, "%s", plan->name);
     snprintf(h->format, sizeof h->format, "%s", plan->format);
     snprintf(h->sha256, sizeof h->sha256, "%s", ds->sha256);
+    int64_t taken = now_ns(); /* no earlier than the stamps: errs on the racy side */
     for (int i = 0; i < plan->nfiles; i++) {
         absolute_path(plan->files[i], h->sources[i].path);
-        h->sources[i].size = stamps[i].size;
-        h->sources[i].mtime_ns = stamps[i].mtime_ns;
+        h->sources[i].stamp = stamps[i];
+        h->racy |= stamp_racy(&stamps[i], taken);
     }
     const uint8_t *ptr[ARRAYS];
     uint64_t bytes[ARRAYS];
@@ -261,4 +326,73 @@ int ds_cache_write(const char *cache_path, const ds_plan *plan, const ds_file_st
     if (rc != DMZ_OK && fd >= 0) unlink(tmp);
     free(h);
     return rc;
+}
+
+/* "<name>.dmzc.tmp.<pid>": the pid, or 0 when the name is not one of ours. */
+static long tmp_pid(const char *name) {
+    const char *tag = strstr(name, ".dmzc.tmp.");
+    if (!tag || tag == name) return 0;
+    char *end;
+    long pid = strtol(tag + 10, &end, 10);
+    return *end == '\0' && pid > 0 ? pid : 0;
+}
+
+void ds_cache_clean_tmp(const char *data_dir) {
+    char dir[DS_PATH_LEN], path[DS_PATH_LEN + 256];
+    if (!ds_path_format(dir, "%s/dmzc", data_dir)) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = tmp_pid(e->d_name);
+        struct stat st;
+        if (pid == 0 || pid == (long)getpid()) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        bool gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        double age = difftime(now, st.st_mtime);
+        if (gone && age > TMP_GRACE_S) {
+            if (unlink(path) == 0)
+                fprintf(stderr, "dmzbench: removed %s (%.0f MB, left by process %ld, which is gone)\n", path,
+                        (double)st.st_size / 1e6, pid);
+        } else if (!gone && age > TMP_OLD_S) {
+            fprintf(stderr, "dmzbench: warning: %s is %.0f hours old; process %ld that writes it still runs "
+                    "(or its number was reused): delete the file if no dmzbench is running\n", path, age / 3600,
+                    pid);
+        }
+    }
+    closedir(d);
+}
+
+void ds_cache_fuzz_fixup(void *buf, size_t len, const ds_plan *plan, int flags) {
+    if (len < sizeof(cache_header) || (uintptr_t)buf % _Alignof(cache_header) != 0) return;
+    cache_header *h = buf;
+    if (flags & DS_FUZZ_FIX_FRAME) {
+        memcpy(h->magic, CACHE_MAGIC, 8);
+        h->version = CACHE_VERSION;
+        h->byte_order = CACHE_BYTE_ORDER;
+        h->header_bytes = sizeof *h;
+        h->file_bytes = len;
+        snprintf(h->name, sizeof h->name, "%s", plan->name);
+    }
+    if (flags & DS_FUZZ_FIX_SOURCES) {
+        h->nsources = (uint32_t)plan->nfiles;
+        for (int i = 0; i < plan->nfiles; i++) {
+            absolute_path(plan->files[i], h->sources[i].path);
+            ds_stamp_file(plan->files[i], &h->sources[i].stamp, NULL);
+        }
+    }
+    if (flags & DS_FUZZ_FIX_CHECKSUMS) {
+        bool inside = true;
+        const uint8_t *ptr[ARRAYS];
+        uint64_t bytes[ARRAYS];
+        for (int i = 0; i < ARRAYS; i++) {
+            uint64_t count = h->counts[i / 2];
+            bytes[i] = i % 2 ? count : count * DMZ_IMG_PIXELS;
+            inside &= count <= len && h->offsets[i] <= len && bytes[i] <= len - h->offsets[i];
+            ptr[i] = (const uint8_t *)buf + (inside ? h->offsets[i] : 0);
+        }
+        if (inside) h->data_checksum = data_checksum(ptr, bytes);
+        h->header_checksum = header_checksum(h);
+    }
 }

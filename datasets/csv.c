@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
-enum { CSV_FIELDS = 1 + DMZ_IMG_PIXELS, READ_CHUNK = 1 << 20, QUOTE_MAX = 24 };
+/* FIELD_MAX: a label or pixel needs 3 characters; anything near this long is
+ * broken, and a 2 GB line without a separator must not be buffered whole. */
+enum { CSV_FIELDS = 1 + DMZ_IMG_PIXELS, READ_CHUNK = 1 << 16, QUOTE_MAX = 24, FIELD_MAX = 4096 };
 
 typedef struct csv_reader {
     const char *path;
@@ -89,6 +92,11 @@ static inline bool small_number(const unsigned char *s, size_t len, long *v) {
 /* Why field f is not an integer in 0..max, recorded in r; false. */
 static bool reject_field(csv_reader *r, int f, const unsigned char *s, size_t len, long max) {
     char text[QUOTE_MAX + 4];
+    if (r->line == 1 && f == 0 && len >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        fail_at(r, r->line, f, "the file starts with a UTF-8 byte order mark (bytes EF BB BF); "
+                "save it without one");
+        return false;
+    }
     quote_field(s, len, text);
     long v = 0;
     int kind = parse_integer(s, len, &v);
@@ -109,7 +117,7 @@ static inline bool field_value(csv_reader *r, int f, const unsigned char *s, siz
 
 static bool make_room_for_row(csv_reader *r) {
     if (r->rows < r->capacity) return true;
-    size_t cap = r->capacity ? 2 * r->capacity : 1024;
+    size_t cap = r->capacity ? 2 * r->capacity : 64;
     uint8_t *images = realloc(r->images, cap * DMZ_IMG_PIXELS);
     if (images) r->images = images;
     uint8_t *labels = images ? realloc(r->labels, cap) : NULL;
@@ -179,6 +187,8 @@ static int parse_stream(csv_reader *r, FILE *f) {
         }
         if (csv_parse(&p, buf, n, on_field, on_row_end, r) != n)
             fail_at(r, r->line, r->field, "malformed CSV (%s)", csv_strerror(csv_error(&p)));
+        if (p.entry_pos > FIELD_MAX) /* libcsv holds the unfinished field: bounded by a chunk */
+            fail_at(r, r->line, r->field, "longer than %d bytes (no separator or line end in sight)", FIELD_MAX);
     }
     if (!r->rc && csv_fini(&p, on_field, on_row_end, r) != 0)
         fail_at(r, r->line, r->field, "malformed CSV (%s)", csv_strerror(csv_error(&p)));
@@ -199,10 +209,23 @@ static void init_reader(csv_reader *r, const char *path, int num_classes, bool t
 
 int dmz_csv_read(const char *path, int num_classes, bool transpose, dmz_owned_split *out, char *err) {
     memset(out, 0, sizeof *out);
+    int fd = dmz_open_regular(path, NULL, err);
+    if (fd < 0) return DMZ_EXIT_USAGE;
+    int rc = ds_csv_read_fd(fd, path, num_classes, transpose, out, err);
+    close(fd);
+    return rc;
+}
+
+int ds_csv_read_fd(int fd, const char *path, int num_classes, bool transpose, dmz_owned_split *out, char *err) {
+    memset(out, 0, sizeof *out);
     if (num_classes < 0 || num_classes > 256)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: %d classes cannot be 8-bit labels", path, num_classes);
-    FILE *f = fopen(path, "rb");
-    if (!f) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, strerror(errno));
+    int own = dup(fd); /* its offset is ours: the hasher reads the same file with pread */
+    FILE *f = own >= 0 ? fdopen(own, "rb") : NULL;
+    if (!f) {
+        if (own >= 0) close(own);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot read: %s", path, strerror(errno));
+    }
     csv_reader r;
     init_reader(&r, path, num_classes, transpose, err);
     int rc = parse_stream(&r, f);

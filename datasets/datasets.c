@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* Beside the sources, so the binary finds its data from any working directory. */
 #ifdef DMZ_SOURCE_DIR
@@ -33,6 +35,10 @@ void dmz_load_options_default(dmz_load_options *opt) {
     memset(opt, 0, sizeof *opt);
     opt->allow_fallback = true;
     opt->use_cache = true;
+}
+
+bool dmz_data_dir_is_default(const char *explicit_dir) {
+    return strcmp(dmz_data_dir(explicit_dir), DEFAULT_DATA_DIR) == 0;
 }
 
 const char *dmz_data_dir(const char *explicit_dir) {
@@ -68,35 +74,58 @@ static int max_label_plus_one(const dmz_owned_split *s) {
     return max + 1;
 }
 
-static int read_split(const ds_plan *plan, int first_file, int num_classes, dmz_owned_split *out, char *err) {
-    if (strcmp(plan->format, "csv") == 0)
-        return dmz_csv_read(plan->files[first_file / 2], num_classes, plan->transpose, out, err);
-    return dmz_idx_read(plan->files[first_file], plan->files[first_file + 1], num_classes, plan->transpose, out,
-                        err);
+static int read_split(const ds_plan *plan, const ds_sources *src, int first_file, int num_classes,
+                      dmz_owned_split *out, char *err) {
+    if (strcmp(plan->format, "csv") == 0) {
+        int i = first_file / 2;
+        return ds_csv_read_fd(src->fd[i], plan->files[i], num_classes, plan->transpose, out, err);
+    }
+    return ds_idx_read_fd(src->fd[first_file], plan->files[first_file], src->fd[first_file + 1],
+                          plan->files[first_file + 1], num_classes, plan->transpose, out, err);
 }
 
 /* Train first: where classes are inferred, the test labels must fall below them. */
-static int read_sources(const ds_plan *plan, ds_owned *own, dmz_dataset *out, char *err) {
-    int rc = read_split(plan, 0, plan->num_classes, &own->train, err);
+static int read_sources(const ds_plan *plan, const ds_sources *src, ds_owned *own, dmz_dataset *out, char *err) {
+    int rc = read_split(plan, src, 0, plan->num_classes, &own->train, err);
     if (rc) return rc;
     out->num_classes = plan->num_classes != DMZ_CLASSES_INFER ? plan->num_classes : max_label_plus_one(&own->train);
-    rc = read_split(plan, 2, out->num_classes, &own->test, err);
+    rc = read_split(plan, src, 2, out->num_classes, &own->test, err);
     if (rc) return rc;
     out->train = view_of(&own->train);
     out->test = view_of(&own->test);
     return DMZ_OK;
 }
 
-static int hash_sources(const ds_plan *plan, char hex[65], char *err) {
+static int hash_sources(const ds_plan *plan, const ds_sources *src, char hex[65], char *err) {
     char hexes[DS_MAX_SOURCES][65];
     char *paths[DS_MAX_SOURCES];
     for (int i = 0; i < plan->nfiles; i++) {
-        int rc = dmz_sha256_file(plan->files[i], hexes[i], err);
+        int rc = ds_sha256_fd(src->fd[i], plan->files[i], hexes[i], err);
         if (rc) return rc;
         paths[i] = (char *)plan->files[i];
     }
     ds_sha256_listing(paths, (const char(*)[65])hexes, plan->nfiles, hex);
     return DMZ_OK;
+}
+
+int ds_sources_open(const ds_plan *plan, ds_sources *src, char *err) {
+    memset(src, 0, sizeof *src);
+    for (int i = 0; i < plan->nfiles; i++) {
+        struct stat st;
+        src->fd[i] = dmz_open_regular(plan->files[i], &st, err);
+        if (src->fd[i] < 0) {
+            ds_sources_close(src);
+            return DMZ_EXIT_USAGE;
+        }
+        ds_stamp_of(&st, &src->stamp[i]);
+        src->n = i + 1;
+    }
+    return DMZ_OK;
+}
+
+void ds_sources_close(ds_sources *src) {
+    for (int i = 0; i < src->n; i++) close(src->fd[i]);
+    src->n = 0;
 }
 
 static void warn_cache_once(const char *why) {
@@ -106,37 +135,81 @@ static void warn_cache_once(const char *why) {
     fprintf(stderr, "dmzbench: warning: no binary cache (%s); going on without it\n", why);
 }
 
+/* Only the default data directory is created; one that was named and is not
+ * there is most likely mistyped. */
+static bool data_dir_usable(const dmz_load_options *opt, char *why) {
+    const char *dir = dmz_data_dir(opt->data_dir);
+    struct stat st;
+    if (stat(dir, &st) == 0) {
+        if (S_ISDIR(st.st_mode)) return true;
+        snprintf(why, DMZ_ERR_LEN, "data directory %s is %s", dir, dmz_file_kind(st.st_mode));
+        return false;
+    }
+    if (dmz_data_dir_is_default(opt->data_dir)) return true;
+    snprintf(why, DMZ_ERR_LEN, "data directory %.900s does not exist; only the default one is created", dir);
+    return false;
+}
+
 static int load_plan(const ds_plan *plan, const dmz_load_options *opt, dmz_dataset *out, char *err) {
     snprintf(out->name, sizeof out->name, "%s", plan->name);
     snprintf(out->source, sizeof out->source, "%s", plan->source);
     snprintf(out->format, sizeof out->format, "%s", plan->format);
     ds_owned *own = out->priv_;
-    char cache_path[DS_PATH_LEN + 128];
-    ds_cache_path(dmz_data_dir(opt->data_dir), plan, cache_path, sizeof cache_path);
-    if (opt->use_cache && ds_cache_open(cache_path, plan, out, &own->map)) {
+    char cache_path[DS_PATH_LEN + 128], why[DMZ_ERR_LEN];
+    const char *data_dir = dmz_data_dir(opt->data_dir);
+    bool use_cache = opt->use_cache;
+    if (use_cache && !data_dir_usable(opt, why)) {
+        warn_cache_once(why);
+        use_cache = false;
+    }
+    ds_cache_path(data_dir, plan, cache_path, sizeof cache_path);
+    bool restamp = false;
+    if (use_cache) ds_cache_clean_tmp(data_dir);
+    if (use_cache && ds_cache_open(cache_path, plan, out, &own->map, &restamp)) {
         out->from_cache = true;
+        ds_sources src;
+        /* verified by content just now; stamped again so that the next load needs no hashing */
+        if (restamp && ds_sources_open(plan, &src, NULL) == DMZ_OK) {
+            ds_cache_write(cache_path, plan, src.stamp, out, NULL);
+            ds_sources_close(&src);
+        }
         return DMZ_OK;
     }
-    ds_file_stamp stamps[DS_MAX_SOURCES]; /* before reading: a source changed meanwhile then misses next time */
-    for (int i = 0; i < plan->nfiles; i++) {
-        int rc = ds_stamp_file(plan->files[i], &stamps[i], err);
-        if (rc) return rc;
-    }
-    int rc, hash_rc;
+    ds_sources src; /* each file opened once; stamps from fstat, before reading: a change meanwhile misses later */
+    int rc = ds_sources_open(plan, &src, err);
+    if (rc) return rc;
+    int hash_rc;
     char hash_err[DMZ_ERR_LEN];
     #pragma omp parallel sections num_threads(2) /* hashing hides behind parsing */
     {
         #pragma omp section
-        rc = read_sources(plan, own, out, err);
+        rc = read_sources(plan, &src, own, out, err);
         #pragma omp section
-        hash_rc = hash_sources(plan, out->sha256, hash_err);
+        hash_rc = hash_sources(plan, &src, out->sha256, hash_err);
     }
     if (rc == DMZ_OK && hash_rc != DMZ_OK) rc = dmz_errorf(err, hash_rc, "%s", hash_err);
-    if (rc == DMZ_OK && opt->use_cache) {
-        char why[DMZ_ERR_LEN];
-        if (ds_cache_write(cache_path, plan, stamps, out, why) != DMZ_OK) warn_cache_once(why);
-    }
+    if (rc == DMZ_OK && use_cache && ds_cache_write(cache_path, plan, src.stamp, out, why) != DMZ_OK)
+        warn_cache_once(why);
+    ds_sources_close(&src);
     return rc;
+}
+
+int dmz_data_file_check(const char *path, int num_classes, size_t *count, char *err) {
+    *count = 0;
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t n = strlen(base);
+    if (n > 4 && strcmp(base + n - 4, ".csv") == 0) {
+        dmz_owned_split s;
+        int rc = dmz_csv_read(path, num_classes, false, &s, err);
+        *count = s.count;
+        dmz_split_free(&s);
+        return rc;
+    }
+    bool images = strstr(base, "images-idx3") != NULL;
+    if (images || strstr(base, "labels-idx1")) return ds_idx_check_one(path, images, num_classes, count, err);
+    return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a file the loader reads (*.csv, *-images-idx3-ubyte[.gz], "
+                      "*-labels-idx1-ubyte[.gz])", path);
 }
 
 static int load_synthetic(const dmz_load_options *opt, dmz_dataset *out, char *err) {

@@ -55,6 +55,8 @@ void dmz_dataset_free(dmz_dataset *ds);
 
 /* The data directory in force: opt/env/default. */
 const char *dmz_data_dir(const char *explicit_dir);
+/* It is the built-in default (the only one dmzbench creates when missing). */
+bool dmz_data_dir_is_default(const char *explicit_dir);
 
 /* Lower-level readers, exposed for tests and benchmarks. Each fills a split it
  * owns (free with dmz_split_free). num_classes 0: any label 0..255 (the caller
@@ -75,6 +77,12 @@ int dmz_idx_read(const char *images_path, const char *labels_path, int num_class
 /* Deterministic, learnable synthetic data with EMNIST's shapes; out of memory
  * leaves out empty (images NULL). */
 void dmz_synthetic_make(uint64_t seed, size_t count, int num_classes, dmz_owned_split *out);
+
+/* Checks one data file alone, strictly, as the loader would read it: by name,
+ * a Kaggle CSV (*.csv), IDX images (*images-idx3*) or IDX labels
+ * (*labels-idx1*), plain or .gz; labels below num_classes (0: any). *count: its
+ * rows. DMZ_EXIT_USAGE with the reason (also for a name the loader never reads). */
+int dmz_data_file_check(const char *path, int num_classes, size_t *count, char *err);
 
 /* SHA-256 of a file as 64 hex chars (nettle). */
 int dmz_sha256_file(const char *path, char hex[65], char *err);

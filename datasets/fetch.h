@@ -39,7 +39,8 @@ typedef struct dmz_fetch_request {
 int dmz_fetch_url(const dmz_fetch_request *req, dmz_fetch_stats *stats, char *err);
 
 /* `dmzbench fetch` entry: dataset name from the manifest, or --url/--sha256.
- * Leaves the data set ready for dmz_dataset_load(name). */
+ * Leaves the data set ready for dmz_dataset_load(name): files that do not load
+ * strictly are not installed (DMZ_EXIT_FAIL says why). */
 typedef struct dmz_fetch_options {
     const char *dataset;      /* "emnist-balanced" (default) or "fashion-mnist" */
     const char *url;          /* override the manifest */
@@ -47,6 +48,7 @@ typedef struct dmz_fetch_options {
     const char *data_dir;     /* NULL: dmz_data_dir(NULL) */
     const char *manifest;     /* NULL: the installed datasets/sources.ini */
     bool quiet;
+    bool no_cache;            /* do not build the binary cache after the fetch */
 } dmz_fetch_options;
 
 int dmz_fetch_dataset(const dmz_fetch_options *opt, char *err);

@@ -2,9 +2,18 @@
  * the directory the loader reads, <data_dir>/<dataset>/, with FETCHED.json
  * beside the files. Downloads land in <data_dir>/downloads/ first; a zip stays
  * there (a cache: extraction can be redone without the network), other files
- * are moved into the data set directory. */
+ * are moved on.
+ *
+ * Nothing is installed unverified: new files go to a staging copy of the set,
+ * <data_dir>/.incoming-<dataset>.<pid>/<dataset>/ (the files already there
+ * linked in), which is loaded strictly; only when it passes are the new files
+ * renamed into <data_dir>/<dataset>/. A failure removes the staging copy and
+ * leaves the set as it was. */
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +34,13 @@ typedef struct fetch_ctx {
     const dmz_fetch_options *opt;
     const char *dataset;
     const dmz_manifest *manifest;
+    char data_dir[4096];
     char downloads[4096]; /* <data_dir>/downloads */
-    char set_dir[4096];   /* <data_dir>/<dataset> */
+    char final_dir[4096]; /* <data_dir>/<dataset> */
+    char stage_root[4096]; /* <data_dir>/.incoming-<dataset>.<pid>, while staging */
+    char set_dir[4096];   /* where new files go: <stage_root>/<dataset> while staging, else final_dir */
+    int n_new;            /* files placed into set_dir by this attempt */
+    char new_names[MAX_NAMES][DMZ_NAME_LEN];
     cJSON *record;        /* FETCHED.json as it will be written */
 } fetch_ctx;
 
@@ -37,7 +51,7 @@ static int join(char *out, size_t len, const char *dir, const char *name, char *
 }
 
 static bool have_file(const char *dir, const char *name) {
-    char path[4200];
+    char path[4400];
     struct stat st;
     snprintf(path, sizeof path, "%s/%s", dir, name);
     return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0;
@@ -45,13 +59,17 @@ static bool have_file(const char *dir, const char *name) {
 
 /* ---------------------------------------------------------------- FETCHED.json */
 
+/* parent.key as an object; anything else there is replaced (adding a second
+ * "key" would write JSON whose first, stale member wins when read back). */
 static cJSON *object_in(cJSON *parent, const char *key) {
     cJSON *o = cJSON_GetObjectItemCaseSensitive(parent, key);
-    return cJSON_IsObject(o) ? o : cJSON_AddObjectToObject(parent, key);
+    if (cJSON_IsObject(o)) return o;
+    cJSON_DeleteItemFromObjectCaseSensitive(parent, key);
+    return cJSON_AddObjectToObject(parent, key);
 }
 
-static cJSON *fresh_entry(fetch_ctx *c, const char *group, const char *name) {
-    cJSON *g = object_in(c->record, group);
+static cJSON *fresh_entry(cJSON *record, const char *group, const char *name) {
+    cJSON *g = object_in(record, group);
     cJSON_DeleteItemFromObjectCaseSensitive(g, name);
     cJSON *e = cJSON_AddObjectToObject(g, name);
     char utc[32];
@@ -62,7 +80,7 @@ static cJSON *fresh_entry(fetch_ctx *c, const char *group, const char *name) {
 
 static void record_download(fetch_ctx *c, const char *name, const char *url, const dmz_fetch_stats *st,
                             const char *md5) {
-    cJSON *e = fresh_entry(c, "downloads", name);
+    cJSON *e = fresh_entry(c->record, "downloads", name);
     cJSON_AddStringToObject(e, "url", url);
     cJSON_AddNumberToObject(e, "bytes", st->bytes);
     cJSON_AddNumberToObject(e, "seconds", st->seconds);
@@ -73,14 +91,21 @@ static void record_download(fetch_ctx *c, const char *name, const char *url, con
     if (md5) cJSON_AddStringToObject(e, "md5", md5);
 }
 
-static void record_file(fetch_ctx *c, const char *name, const char *from, double bytes, const char *sha256) {
-    cJSON *e = fresh_entry(c, "files", name);
+void dmz_fetched_add_file(cJSON *record, const char *name, const char *from, double bytes, const char *sha256) {
+    cJSON *e = fresh_entry(record, "files", name);
     cJSON_AddStringToObject(e, "from", from);
     cJSON_AddNumberToObject(e, "bytes", bytes);
     cJSON_AddStringToObject(e, "sha256", sha256);
 }
 
-static cJSON *load_record(const char *path) {
+static void record_file(fetch_ctx *c, const char *name, const char *from, double bytes, const char *sha256) {
+    int seen = 0;
+    for (int i = 0; i < c->n_new; i++) seen |= strcmp(c->new_names[i], name) == 0;
+    if (!seen && c->n_new < MAX_NAMES) snprintf(c->new_names[c->n_new++], DMZ_NAME_LEN, "%.255s", name);
+    dmz_fetched_add_file(c->record, name, from, bytes, sha256);
+}
+
+cJSON *dmz_fetched_load(const char *path) {
     char *text = NULL;
     cJSON *j = dmz_read_file(path, (size_t)1 << 20, &text, NULL, NULL) == DMZ_OK ? cJSON_Parse(text) : NULL;
     /* unreadable: start again, the files are the truth */
@@ -90,7 +115,7 @@ static cJSON *load_record(const char *path) {
 
 static int save_record(fetch_ctx *c, const char *source, char *err) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/FETCHED.json", c->set_dir);
+    snprintf(path, sizeof path, "%s/FETCHED.json", c->final_dir);
     cJSON_DeleteItemFromObjectCaseSensitive(c->record, "dataset");
     cJSON_DeleteItemFromObjectCaseSensitive(c->record, "source");
     cJSON_AddStringToObject(c->record, "dataset", c->dataset);
@@ -99,7 +124,7 @@ static int save_record(fetch_ctx *c, const char *source, char *err) {
     if (!text) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
     int rc = dmz_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
-    if (rc == DMZ_OK) printf("fetch: %s ready in %s\n", c->dataset, c->set_dir);
+    if (rc == DMZ_OK) printf("fetch: %s ready in %s\n", c->dataset, c->final_dir);
     return rc;
 }
 
@@ -186,13 +211,187 @@ static int move_into_set(fetch_ctx *c, const char *dl, const char *name, char *e
     return DMZ_OK;
 }
 
+/* ---------------------------------------------------------------- staging */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_tree(const char *path) { nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
+/* .incoming-* of fetches that were killed (their process is gone). */
+static void remove_dead_stages(const char *data_dir) {
+    DIR *d = opendir(data_dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const char *dot = strrchr(e->d_name, '.');
+        if (strncmp(e->d_name, ".incoming-", 10) != 0 || !dot || dot == e->d_name) continue;
+        char *end;
+        long pid = strtol(dot + 1, &end, 10);
+        if (*end || pid <= 0 || pid == (long)getpid() || !(kill((pid_t)pid, 0) != 0 && errno == ESRCH)) continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", data_dir, e->d_name);
+        remove_tree(path);
+    }
+    closedir(d);
+}
+
+/* A staging copy of the set: the files it holds now, linked (hard, else symbolic). */
+static int stage_begin(fetch_ctx *c, char *err) {
+    c->n_new = 0;
+    if ((size_t)snprintf(c->stage_root, sizeof c->stage_root, "%s/.incoming-%s.%ld", c->data_dir, c->dataset,
+                         (long)getpid()) >= sizeof c->stage_root ||
+        join(c->set_dir, sizeof c->set_dir, c->stage_root, c->dataset, err) != DMZ_OK)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: path too long", c->data_dir);
+    remove_tree(c->stage_root);
+    int rc = dmz_mkdirs(c->set_dir, err);
+    DIR *d = rc == DMZ_OK ? opendir(c->final_dir) : NULL;
+    for (struct dirent *e; d && rc == DMZ_OK && (e = readdir(d));) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "FETCHED.json") == 0 || !have_file(c->final_dir, e->d_name))
+            continue;
+        char from[4400], to[4400];
+        snprintf(from, sizeof from, "%s/%s", c->final_dir, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", c->set_dir, e->d_name);
+        char *abs = realpath(from, NULL);
+        if (link(from, to) != 0 && (!abs || symlink(abs, to) != 0))
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot link into %s: %s", from, c->set_dir, strerror(errno));
+        free(abs);
+    }
+    if (d) closedir(d);
+    return rc;
+}
+
+static void stage_abort(fetch_ctx *c) {
+    cJSON *files = cJSON_GetObjectItemCaseSensitive(c->record, "files");
+    for (int i = 0; i < c->n_new; i++) cJSON_DeleteItemFromObjectCaseSensitive(files, c->new_names[i]);
+    remove_tree(c->stage_root);
+    snprintf(c->set_dir, sizeof c->set_dir, "%s", c->final_dir);
+    c->n_new = 0;
+}
+
+static int stage_commit(fetch_ctx *c, char *err) {
+    int rc = dmz_mkdirs(c->final_dir, err);
+    for (int i = 0; i < c->n_new && rc == DMZ_OK; i++) {
+        char from[4200], to[4200];
+        snprintf(from, sizeof from, "%s/%s", c->set_dir, c->new_names[i]);
+        snprintf(to, sizeof to, "%s/%s", c->final_dir, c->new_names[i]);
+        if (rename(from, to) != 0)
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot move to %s: %s", from, to, strerror(errno));
+    }
+    remove_tree(c->stage_root);
+    snprintf(c->set_dir, sizeof c->set_dir, "%s", c->final_dir);
+    return rc;
+}
+
+/* The shape of the data sets the fetcher knows; NULL for others (no check). */
+typedef struct known_set { const char *name; size_t train, test; int classes; } known_set;
+static const known_set *known_set_of(const char *dataset) {
+    static const known_set known[] = {{"emnist-balanced", 112800, 18800, 47}, {"fashion-mnist", 60000, 10000, 10}};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(known[i].name, dataset) == 0) return &known[i];
+    return NULL;
+}
+
+/* A message about a staged file names the file's place in the set instead. */
+static void unstage_message(const fetch_ctx *c, char *msg) {
+    char out[DMZ_ERR_LEN];
+    size_t n = 0, from = strlen(c->set_dir);
+    for (const char *p = msg; *p && n + 1 < sizeof out;) {
+        if (from && strncmp(p, c->set_dir, from) == 0) {
+            n += (size_t)snprintf(out + n, sizeof out - n, "%s", c->final_dir);
+            if (n >= sizeof out) n = sizeof out - 1;
+            p += from;
+        } else {
+            out[n++] = *p++;
+        }
+    }
+    out[n] = '\0';
+    memcpy(msg, out, n + 1);
+}
+
+/* Each new file alone, strictly, with its row count where its name says its split. */
+static int check_new_files(const fetch_ctx *c, const known_set *k, char *err) {
+    for (int i = 0; i < c->n_new; i++) {
+        char path[4200], why[DMZ_ERR_LEN];
+        snprintf(path, sizeof path, "%s/%s", c->set_dir, c->new_names[i]);
+        size_t rows = 0;
+        if (dmz_data_file_check(path, k->classes, &rows, why) != DMZ_OK)
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s", why);
+        const char *name = c->new_names[i];
+        size_t want = strstr(name, "train") ? k->train : (strstr(name, "test") || strstr(name, "t10k")) ? k->test : 0;
+        if (want && rows != want)
+            return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: %zu rows; %s has %zu (an incomplete or different file)", path,
+                              rows, k->name, want);
+    }
+    return DMZ_OK;
+}
+
+/* Kaggle publishes no checksum: a fetched set is checked by structure instead
+ * (the strict loader: 785 fields, labels in range; then the row counts). */
+static int check_counts(const dmz_dataset *ds, const known_set *k, char *err) {
+    if (ds->train.count == k->train && ds->test.count == k->test && ds->num_classes == k->classes) return DMZ_OK;
+    return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: %zu train / %zu test rows, %d classes; %s has %zu / %zu, %d "
+                      "classes (an incomplete or different file)", ds->source, ds->train.count, ds->test.count,
+                      ds->num_classes, k->name, k->train, k->test, k->classes);
+}
+
+/* The staged set, strictly (a known data set only): each new file alone, then
+ * the whole set. need_complete: a manifest's source must make the set whole;
+ * a file given with --url may be half of it (the note says what is missing). */
+static int verify_stage(fetch_ctx *c, bool need_complete, char *err) {
+    const known_set *k = known_set_of(c->dataset);
+    if (!k) return DMZ_OK;
+    int rc = check_new_files(c, k, err);
+    if (rc != DMZ_OK) {
+        unstage_message(c, err);
+        return rc;
+    }
+    dmz_load_options lo;
+    dmz_load_options_default(&lo);
+    lo.data_dir = c->stage_root;
+    lo.allow_fallback = false;
+    lo.use_cache = false; /* the cache is built from the installed files (build_cache) */
+    dmz_dataset ds;
+    char why[DMZ_ERR_LEN];
+    rc = dmz_dataset_load(c->dataset, &lo, &ds, why);
+    bool here = rc == DMZ_OK && strstr(ds.source, c->set_dir) == ds.source;
+    if (rc == DMZ_OK && !here)
+        snprintf(why, sizeof why, "%.400s is incomplete (the loader would read %.400s instead)", c->final_dir,
+                 ds.source);
+    if (here) {
+        rc = check_counts(&ds, k, err);
+        if (rc != DMZ_OK) unstage_message(c, err);
+        if (rc == DMZ_OK && !c->opt->quiet)
+            printf("fetch: verified %s: %zu train / %zu test rows, %d classes, sha256 %s\n", ds.name,
+                   ds.train.count, ds.test.count, ds.num_classes, ds.sha256);
+    }
+    if (rc == DMZ_OK) dmz_dataset_free(&ds);
+    if (here) return rc;
+    unstage_message(c, why);
+    if (need_complete) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s", why);
+    printf("fetch: note: %s is not complete yet: %s\n", c->dataset, why);
+    return DMZ_OK;
+}
+
+/* Loads the installed set once, so that the first training run starts from the cache. */
+static void build_cache(const fetch_ctx *c) {
+    if (c->opt->no_cache || !known_set_of(c->dataset)) return;
+    dmz_load_options lo;
+    dmz_load_options_default(&lo);
+    lo.data_dir = c->opt->data_dir;
+    lo.allow_fallback = false;
+    dmz_dataset ds;
+    if (dmz_dataset_load(c->dataset, &lo, &ds, NULL) == DMZ_OK) dmz_dataset_free(&ds);
+}
+
 /* ---------------------------------------------------------------- sources */
 
 static bool source_complete(const fetch_ctx *c, const dmz_source *s) {
     const char *names[MAX_NAMES];
     int n = dmz_source_final_names(s, names, MAX_NAMES);
     for (int i = 0; i < n; i++)
-        if (!have_file(c->set_dir, names[i])) return false;
+        if (!have_file(c->final_dir, names[i])) return false;
     return n > 0;
 }
 
@@ -225,7 +424,7 @@ static int fetch_source(fetch_ctx *c, const dmz_source *s, const char *userpwd, 
         }
         if (rc != DMZ_OK) return rc;
     }
-    return save_record(c, s->label, err);
+    return DMZ_OK;
 }
 
 static int fetch_from_manifest(fetch_ctx *c, char *err) {
@@ -234,7 +433,7 @@ static int fetch_from_manifest(fetch_ctx *c, char *err) {
         const dmz_source *s = &m->sources[i];
         if (strcmp(s->dataset, c->dataset) == 0 && source_complete(c, s)) {
             printf("fetch: %s already present in %s (complete from [%s %s]); delete it to fetch again\n",
-                   c->dataset, c->set_dir, s->dataset, s->label);
+                   c->dataset, c->final_dir, s->dataset, s->label);
             return DMZ_OK;
         }
     }
@@ -254,8 +453,13 @@ static int fetch_from_manifest(fetch_ctx *c, char *err) {
             fflush(stdout);  /* keep the order of the lines when both go to one file */
             fprintf(stderr, "fetch: %s; trying the next source\n", err);
         }
-        rc = fetch_source(c, s, kaggle ? userpwd : NULL, err);
+        rc = stage_begin(c, err);
+        if (rc == DMZ_OK) rc = fetch_source(c, s, kaggle ? userpwd : NULL, err);
+        if (rc == DMZ_OK) rc = verify_stage(c, true, err);
+        if (rc == DMZ_OK) rc = stage_commit(c, err);
+        if (rc == DMZ_OK) rc = save_record(c, s->label, err);
         if (rc == DMZ_OK) return DMZ_OK;
+        stage_abort(c);
         failed = true;
     }
     return rc;
@@ -277,6 +481,19 @@ static int wanted_names(const fetch_ctx *c, const char *names[], int max) {
     return n;
 }
 
+static int place_url_download(fetch_ctx *c, const char *dl, const char *name, char *err) {
+    const char *want[MAX_NAMES];
+    int nwant = wanted_names(c, want, MAX_NAMES);
+    if (dmz_is_zip(dl)) return unzip_into_set(c, dl, want, nwant, false, err);
+    int rc = move_into_set(c, dl, name, err);
+    int known = 0;
+    for (int i = 0; i < nwant; i++) known |= strcmp(want[i], name) == 0;
+    if (rc == DMZ_OK && !known)
+        printf("fetch: note: %s is not a name the %s loader looks for (see %s)\n", name, c->dataset,
+               c->manifest->path);
+    return rc;
+}
+
 static int fetch_explicit_url(fetch_ctx *c, char *err) {
     const dmz_fetch_options *opt = c->opt;
     char name[DMZ_NAME_LEN], dl[4200];
@@ -290,19 +507,20 @@ static int fetch_explicit_url(fetch_ctx *c, char *err) {
     if (rc != DMZ_OK) return add_hint(rc, &st, false, err);
     print_download(name, &st, NULL);
     record_download(c, name, opt->url, &st, NULL);
-    const char *want[MAX_NAMES];
-    int nwant = wanted_names(c, want, MAX_NAMES);
-    if (dmz_is_zip(dl)) {
-        rc = unzip_into_set(c, dl, want, nwant, false, err);
-    } else {
-        rc = move_into_set(c, dl, name, err);
-        int known = 0;
-        for (int i = 0; i < nwant; i++) known |= strcmp(want[i], name) == 0;
-        if (rc == DMZ_OK && !known)
-            printf("fetch: note: %s is not a name the %s loader looks for (see %s)\n", name, c->dataset,
-                   c->manifest->path);
+    rc = stage_begin(c, err);
+    if (rc == DMZ_OK) rc = place_url_download(c, dl, name, err);
+    if (rc == DMZ_OK && (rc = verify_stage(c, false, err)) != DMZ_OK) {
+        char why[DMZ_ERR_LEN];
+        snprintf(why, sizeof why, "%s", err);
+        dmz_errorf(err, rc, "%.800s; not installed (the download is deleted)", why);
     }
-    return rc == DMZ_OK ? save_record(c, "url", err) : rc;
+    if (rc == DMZ_OK) rc = stage_commit(c, err);
+    if (rc != DMZ_OK) {
+        stage_abort(c);
+        unlink(dl);
+        return rc;
+    }
+    return save_record(c, "url", err);
 }
 
 /* ---------------------------------------------------------------- entry */
@@ -319,62 +537,34 @@ static int check_dataset(const dmz_manifest *m, const char *dataset, char *err) 
     return dmz_errorf(err, DMZ_EXIT_USAGE, "fetch: unknown data set '%s' (%s lists: %s)", dataset, m->path, known);
 }
 
-static int prepare(fetch_ctx *c, const char *data_dir, char *err) {
+/* Only the default data directory is created: a named one that is not there is most likely mistyped. */
+static int check_data_dir(const char *data_dir, bool is_default, char *err) {
+    struct stat st;
+    if (stat(data_dir, &st) == 0 && !S_ISDIR(st.st_mode))
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "data directory %s is %s", data_dir, dmz_file_kind(st.st_mode));
+    if (stat(data_dir, &st) != 0 && !is_default)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "data directory %s: %s (only the default one is created; "
+                          "mkdir it first if it is meant)", data_dir, strerror(errno));
+    return DMZ_OK;
+}
+
+static int prepare(fetch_ctx *c, char *err) {
+    const char *data_dir = dmz_data_dir(c->opt->data_dir);
     int rc = check_dataset(c->manifest, c->dataset, err);
+    if (rc == DMZ_OK) rc = check_data_dir(data_dir, dmz_data_dir_is_default(c->opt->data_dir), err);
+    if (rc == DMZ_OK) rc = join(c->data_dir, sizeof c->data_dir, data_dir, ".", err);
+    if (rc == DMZ_OK) snprintf(c->data_dir, sizeof c->data_dir, "%s", data_dir);
     if (rc == DMZ_OK) rc = join(c->downloads, sizeof c->downloads, data_dir, "downloads", err);
-    if (rc == DMZ_OK) rc = join(c->set_dir, sizeof c->set_dir, data_dir, c->dataset, err);
+    if (rc == DMZ_OK) rc = join(c->final_dir, sizeof c->final_dir, data_dir, c->dataset, err);
+    if (rc == DMZ_OK) snprintf(c->set_dir, sizeof c->set_dir, "%s", c->final_dir);
     if (rc == DMZ_OK) rc = dmz_mkdirs(c->downloads, err);
-    if (rc == DMZ_OK) rc = dmz_mkdirs(c->set_dir, err);
     if (rc == DMZ_OK) {
+        remove_dead_stages(data_dir);
         char path[4200];
-        snprintf(path, sizeof path, "%s/FETCHED.json", c->set_dir);
-        c->record = load_record(path);
+        snprintf(path, sizeof path, "%s/FETCHED.json", c->final_dir);
+        c->record = dmz_fetched_load(path);
     }
     return rc;
-}
-
-/* Kaggle publishes no checksum: a fetched set is checked by structure instead
- * (the strict loader: 785 fields, labels in range; then the row counts). The
- * load also builds the binary cache, so the first training run starts fast.
- * A failure fails a fetch from the manifest; after --url (one file of a set,
- * perhaps) it is only reported. */
-static int check_counts(const dmz_dataset *ds, const char *dataset, char *err) {
-    static const struct { const char *name; size_t train, test; int classes; } known[] = {
-        {"emnist-balanced", 112800, 18800, 47}, {"fashion-mnist", 60000, 10000, 10}};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
-        if (strcmp(known[i].name, dataset) != 0) continue;
-        if (ds->train.count == known[i].train && ds->test.count == known[i].test &&
-            ds->num_classes == known[i].classes)
-            return DMZ_OK;
-        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: %zu train / %zu test rows, %d classes; %s has %zu / %zu, %d "
-                          "classes (an incomplete or different file)", ds->source, ds->train.count,
-                          ds->test.count, ds->num_classes, known[i].name, known[i].train, known[i].test,
-                          known[i].classes);
-    }
-    return DMZ_OK;
-}
-
-static int verify_structure(const fetch_ctx *c, char *err) {
-    if (strcmp(c->dataset, "emnist-balanced") != 0 && strcmp(c->dataset, "fashion-mnist") != 0) return DMZ_OK;
-    dmz_load_options lo;
-    dmz_load_options_default(&lo);
-    lo.data_dir = c->opt->data_dir;
-    lo.allow_fallback = false;
-    dmz_dataset ds;
-    int rc = dmz_dataset_load(c->dataset, &lo, &ds, err);
-    if (rc == DMZ_OK) {
-        rc = strstr(ds.source, c->set_dir) == ds.source
-                 ? check_counts(&ds, c->dataset, err)
-                 : dmz_errorf(err, DMZ_EXIT_FAIL, "%s is incomplete (the loader would read %s instead)",
-                              c->set_dir, ds.source);
-        if (rc == DMZ_OK && !c->opt->quiet)
-            printf("fetch: verified %s: %zu train / %zu test rows, %d classes, sha256 %s\n", ds.name,
-                   ds.train.count, ds.test.count, ds.num_classes, ds.sha256);
-        dmz_dataset_free(&ds);
-    }
-    if (rc == DMZ_OK || !c->opt->url) return rc ? DMZ_EXIT_FAIL : DMZ_OK;
-    fprintf(stderr, "fetch: warning: %s is not verified yet: %s\n", c->dataset, err);
-    return DMZ_OK;
 }
 
 int dmz_fetch_dataset(const dmz_fetch_options *opt, char *err) {
@@ -383,9 +573,9 @@ int dmz_fetch_dataset(const dmz_fetch_options *opt, char *err) {
     fetch_ctx c = {.opt = opt, .manifest = m,
                    .dataset = opt->dataset && *opt->dataset ? opt->dataset : "emnist-balanced"};
     int rc = dmz_manifest_load(dmz_manifest_path(opt->manifest), m, err);
-    if (rc == DMZ_OK) rc = prepare(&c, dmz_data_dir(opt->data_dir), err);
+    if (rc == DMZ_OK) rc = prepare(&c, err);
     if (rc == DMZ_OK) rc = opt->url ? fetch_explicit_url(&c, err) : fetch_from_manifest(&c, err);
-    if (rc == DMZ_OK) rc = verify_structure(&c, err);
+    if (rc == DMZ_OK) build_cache(&c);
     cJSON_Delete(c.record);
     free(m);
     return rc;

@@ -66,6 +66,16 @@ bool dmz_looks_like_html(const char *path);
 /* Last path component of a URL, without query or fragment. */
 void dmz_url_basename(const char *url, char *out, size_t len);
 
+/* ---------------------------------------------------------------- FETCHED.json */
+
+struct cJSON;
+/* The record beside a fetched set, read back: an unreadable file, bad JSON or
+ * anything but an object gives an empty object (the files are the truth). */
+struct cJSON *dmz_fetched_load(const char *path);
+/* Replaces the entry files.NAME (from, bytes, sha256, utc). */
+void dmz_fetched_add_file(struct cJSON *record, const char *name, const char *from, double bytes,
+                          const char *sha256);
+
 /* ---------------------------------------------------------------- zip */
 
 typedef struct dmz_unzipped {

@@ -9,9 +9,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
-enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801, GZ_BUFFER = 1 << 20, BODY_FIRST = 64 << 20 };
+enum { IDX_IMAGES_MAGIC = 0x00000803, IDX_LABELS_MAGIC = 0x00000801, GZ_BUFFER = 1 << 20, BODY_FIRST = 1 << 20 };
 /* Far more than any image set; stops a corrupt count from asking for terabytes. */
 #define IDX_MAX_COUNT 100000000u
 
@@ -21,13 +22,17 @@ typedef struct idx_file {
     char *err;
 } idx_file;
 
-static int idx_open(idx_file *f, const char *path, char *err) {
+/* Reads a dup of fd: the hasher reads the same file with pread. */
+static int idx_open(idx_file *f, int fd, const char *path, char *err) {
     f->path = path;
     f->err = err;
-    f->gz = gzopen(path, "rb");
+    int own = dup(fd);
+    errno = 0;
+    f->gz = own >= 0 ? gzdopen(own, "rb") : NULL;
     if (!f->gz) {
         int e = errno;
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: cannot open: %s", path, e ? strerror(e) : "out of memory");
+        if (own >= 0) close(own);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot read: %s", path, e ? strerror(e) : "out of memory");
     }
     gzbuffer(f->gz, GZ_BUFFER);
     return DMZ_OK;
@@ -110,10 +115,10 @@ static int idx_body(idx_file *f, uint8_t **out, size_t len, uint32_t count, cons
     return rc;
 }
 
-static int read_images(const char *path, bool transpose, uint8_t **images, uint32_t *count, char *err) {
+static int read_images(int fd, const char *path, bool transpose, uint8_t **images, uint32_t *count, char *err) {
     static const char *const names[] = {"count", "rows", "columns"};
     idx_file f;
-    int rc = idx_open(&f, path, err);
+    int rc = idx_open(&f, fd, path, err);
     if (rc) return rc;
     uint32_t dims[3] = {0, 0, 0};
     rc = idx_header(&f, IDX_IMAGES_MAGIC, names, dims, 3);
@@ -131,10 +136,10 @@ static int read_images(const char *path, bool transpose, uint8_t **images, uint3
     return rc;
 }
 
-static int read_labels(const char *path, int num_classes, uint8_t **labels, uint32_t *count, char *err) {
+static int read_labels(int fd, const char *path, int num_classes, uint8_t **labels, uint32_t *count, char *err) {
     static const char *const names[] = {"count"};
     idx_file f;
-    int rc = idx_open(&f, path, err);
+    int rc = idx_open(&f, fd, path, err);
     if (rc) return rc;
     rc = idx_header(&f, IDX_LABELS_MAGIC, names, count, 1);
     if (rc == DMZ_OK && (*count == 0 || *count > IDX_MAX_COUNT))
@@ -153,11 +158,24 @@ static int read_labels(const char *path, int num_classes, uint8_t **labels, uint
 int dmz_idx_read(const char *images_path, const char *labels_path, int num_classes, bool transpose,
                  dmz_owned_split *out, char *err) {
     memset(out, 0, sizeof *out);
+    int ifd = dmz_open_regular(images_path, NULL, err);
+    if (ifd < 0) return DMZ_EXIT_USAGE;
+    int lfd = dmz_open_regular(labels_path, NULL, err);
+    int rc = lfd < 0 ? DMZ_EXIT_USAGE
+                     : ds_idx_read_fd(ifd, images_path, lfd, labels_path, num_classes, transpose, out, err);
+    close(ifd);
+    if (lfd >= 0) close(lfd);
+    return rc;
+}
+
+int ds_idx_read_fd(int images_fd, const char *images_path, int labels_fd, const char *labels_path,
+                   int num_classes, bool transpose, dmz_owned_split *out, char *err) {
+    memset(out, 0, sizeof *out);
     if (num_classes < 0 || num_classes > 256)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: %d classes cannot be 8-bit labels", labels_path, num_classes);
     uint32_t nimages = 0, nlabels = 0;
-    int rc = read_images(images_path, transpose, &out->images, &nimages, err);
-    if (rc == DMZ_OK) rc = read_labels(labels_path, num_classes, &out->labels, &nlabels, err);
+    int rc = read_images(images_fd, images_path, transpose, &out->images, &nimages, err);
+    if (rc == DMZ_OK) rc = read_labels(labels_fd, labels_path, num_classes, &out->labels, &nlabels, err);
     if (rc == DMZ_OK && nimages != nlabels)
         rc = dmz_errorf(err, DMZ_EXIT_USAGE, "%s: header field 'count': %u labels, but %s holds %u images",
                         labels_path, nlabels, images_path, nimages);
@@ -167,6 +185,18 @@ int dmz_idx_read(const char *images_path, const char *labels_path, int num_class
     }
     out->count = nimages;
     return DMZ_OK;
+}
+
+int ds_idx_check_one(const char *path, bool images, int num_classes, size_t *count, char *err) {
+    int fd = dmz_open_regular(path, NULL, err);
+    if (fd < 0) return DMZ_EXIT_USAGE;
+    uint8_t *data = NULL;
+    uint32_t n = 0;
+    int rc = images ? read_images(fd, path, false, &data, &n, err) : read_labels(fd, path, num_classes, &data, &n, err);
+    close(fd);
+    free(data);
+    *count = rc == DMZ_OK ? n : 0;
+    return rc;
 }
 
 void ds_transpose_images(uint8_t *images, size_t count) {

@@ -38,12 +38,38 @@ int ds_resolve_emnist_balanced(const char *data_dir, ds_plan *plan, bool *missin
 int ds_resolve_fashion_mnist(const char *data_dir, ds_plan *plan, char *err);
 int ds_resolve_path(const char *path, ds_plan *plan, char *err);
 
-/* Size and modification time of one source file, as recorded in the cache. */
+/* Identity of one source file as recorded in the cache: size and mtime (which
+ * anyone can set back), and inode, device and ctime (which nobody can: a
+ * rewrite, a replacement by rename or a restored mtime all move ctime). */
 typedef struct ds_file_stamp {
     uint64_t size;
     int64_t mtime_ns;
+    int64_t ctime_ns;
+    uint64_t ino, dev;
 } ds_file_stamp;
+struct stat;
+void ds_stamp_of(const struct stat *st, ds_file_stamp *stamp);
 int ds_stamp_file(const char *path, ds_file_stamp *stamp, char *err);
+
+/* The sources of a plan, each opened once (dmz_open_regular: a FIFO or device
+ * is refused up front); the parser reads a dup of the descriptor, the hasher
+ * uses pread on it, so neither can take bytes from the other. */
+typedef struct ds_sources {
+    int fd[DS_MAX_SOURCES];
+    ds_file_stamp stamp[DS_MAX_SOURCES]; /* fstat at open, before any byte was read */
+    int n;
+} ds_sources;
+int ds_sources_open(const ds_plan *plan, ds_sources *src, char *err);
+void ds_sources_close(ds_sources *src);
+
+/* The readers on an open descriptor (not consumed: each reads a dup). */
+int ds_csv_read_fd(int fd, const char *path, int num_classes, bool transpose, dmz_owned_split *out, char *err);
+int ds_idx_read_fd(int images_fd, const char *images_path, int labels_fd, const char *labels_path,
+                   int num_classes, bool transpose, dmz_owned_split *out, char *err);
+/* One IDX file alone: images (28x28) or labels (< num_classes; 0: any). */
+int ds_idx_check_one(const char *path, bool images, int num_classes, size_t *count, char *err);
+/* SHA-256 of an open file with pread (the descriptor's offset is untouched). */
+int ds_sha256_fd(int fd, const char *path, char hex[65], char *err);
 
 /* The binary cache (cache.c). A hit maps the file read-only; the dataset's
  * splits point into the mapping and ds_cache_unmap releases it. */
@@ -57,13 +83,28 @@ typedef struct ds_mapping {
  * so that a hit costs no hashing of the sources). */
 void ds_cache_path(const char *data_dir, const ds_plan *plan, char *out, size_t len);
 /* true on a valid, up-to-date cache: fills out (splits, num_classes, sha256)
- * and map. Anything wrong with the file is a miss, never an error. */
-bool ds_cache_open(const char *cache_path, const ds_plan *plan, dmz_dataset *out, ds_mapping *map);
+ * and map. Anything wrong with the file is a miss, never an error. A cache
+ * whose sources were stamped within a second of being changed ("racy": a
+ * change in the same clock tick leaves ctime alone) is trusted only after the
+ * sources' SHA-256 is computed again and matches; *restamp is then set when
+ * the stamps are no longer racy, and the caller may write the cache again. */
+bool ds_cache_open(const char *cache_path, const ds_plan *plan, dmz_dataset *out, ds_mapping *map,
+                   bool *restamp);
+/* Removes <data_dir>/dmzc/ *.dmzc.tmp.PID files whose PID is gone (a killed
+ * run's), saying so on stderr; warns about old ones whose PID still runs. */
+void ds_cache_clean_tmp(const char *data_dir);
 void ds_cache_unmap(ds_mapping *map);
 /* Writes the cache (temporary name, then rename). stamps: of plan->files, taken
  * before they were read. */
 int ds_cache_write(const char *cache_path, const ds_plan *plan, const ds_file_stamp *stamps,
                    const dmz_dataset *ds, char *err);
+
+/* For tests/fuzz/fuzz_cache.c only: makes fuzzer-written bytes pass the checks
+ * random bytes never could, so that the checks behind them are reached: the
+ * frame (magic, version, sizes, name), the plan's source paths and current
+ * stamps, and both checksums over whatever the header then says. */
+enum { DS_FUZZ_FIX_FRAME = 1, DS_FUZZ_FIX_SOURCES = 2, DS_FUZZ_FIX_CHECKSUMS = 4 };
+void ds_cache_fuzz_fixup(void *buf, size_t len, const ds_plan *plan, int flags);
 
 /* Hashing (sha256.c). */
 void ds_sha256_hex(const void *data, size_t len, char hex[65]);

@@ -54,10 +54,18 @@ static bool find_maybe_gz(const char *dir, const char *name, char out[DS_PATH_LE
     return ds_path_format(out, "%s/%s.gz", dir, name) && is_file(out);
 }
 
-/* path with the first `from` in its base name replaced by `to`; false if absent. */
+/* The last `needle` in s, or NULL: in "strain-train.csv" only the last "train"
+ * marks the split. */
+static const char *last_strstr(const char *s, const char *needle) {
+    const char *last = NULL;
+    for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) last = p;
+    return last;
+}
+
+/* path with the last `from` in its base name replaced by `to`; false if absent. */
 static bool replace_in_base(const char *path, const char *from, const char *to, char out[DS_PATH_LEN]) {
     const char *base = base_name(path);
-    const char *hit = strstr(base, from);
+    const char *hit = last_strstr(base, from);
     if (!hit) return false;
     return ds_path_format(out, "%.*s%s%s", (int)(hit - path), path, to, hit + strlen(from));
 }
@@ -129,7 +137,7 @@ int ds_resolve_fashion_mnist(const char *data_dir, ds_plan *plan, char *err) {
 /* Name, orientation and classes of a PATH, from the train file's base name. */
 static void name_from_path(const char *train_path, ds_plan *plan) {
     const char *base = base_name(train_path);
-    const char *train = strstr(base, "train");
+    const char *train = last_strstr(base, "train");
     size_t stem = train ? (size_t)(train - base) : strlen(base);
     while (stem > 0 && strchr("-_.", base[stem - 1])) stem--;
     char name[64];
@@ -147,8 +155,12 @@ static void name_from_path(const char *train_path, ds_plan *plan) {
 }
 
 static int require_file(const char *path, const char *found_how, char *err) {
-    if (is_file(path)) return DMZ_OK;
-    return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: missing (%s)", path, found_how);
+    struct stat st;
+    if (stat(path, &st) != 0) return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: missing (%s)", path, found_how);
+    if (!S_ISREG(st.st_mode))
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a regular file (%s; %s)", path, dmz_file_kind(st.st_mode),
+                          found_how);
+    return DMZ_OK;
 }
 
 static int resolve_csv_file(const char *path, ds_plan *plan, char *err) {
@@ -214,8 +226,11 @@ static int find_train_file(const char *dir, char out[DS_PATH_LEN], char *err) {
     if (found > 1)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: %d train files (%s, %s%s); pass one of them as --data", dir,
                           found, stems[0], stems[1], found > 2 ? ", ..." : "");
-    find_maybe_gz(dir, stems[0], out);
-    return DMZ_OK;
+    if (find_maybe_gz(dir, stems[0], out)) return DMZ_OK;
+    struct stat st; /* there, but not a regular file: say what it is */
+    if (!ds_path_format(out, "%s/%s", dir, stems[0]) || stat(out, &st) != 0)
+        ds_path_format(out, "%s/%s.gz", dir, stems[0]);
+    return require_file(out, "the train file of the directory", err);
 }
 
 int ds_resolve_path(const char *path, ds_plan *plan, char *err) {
@@ -228,6 +243,9 @@ int ds_resolve_path(const char *path, ds_plan *plan, char *err) {
                           "directory)", path, strerror(errno));
     char file[DS_PATH_LEN];
     snprintf(file, sizeof file, "%s", path);
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) /* a FIFO could block the load for good */
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s: not a regular file (%s); --data takes a regular file or a "
+                          "directory", path, dmz_file_kind(st.st_mode));
     if (S_ISDIR(st.st_mode)) {
         int rc = find_train_file(path, file, err);
         if (rc) return rc;

@@ -31,35 +31,31 @@ static void digest_to_hex(struct sha256_ctx *ctx, char hex[65]) {
     dmz_hex(digest, SHA256_DIGEST_SIZE, hex);
 }
 
-/* One pass over the file: SHA-256, and MD5 when md5_hex is non-NULL. A file
- * that cannot be read is an error with the given exit code. */
-static int hash_file(const char *path, char sha256_hex[65], char md5_hex[33], int code, char *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return dmz_errorf(err, code, "%s: cannot open: %s", path, strerror(errno));
+/* One pass over an open file with pread (its offset is left alone): SHA-256,
+ * and MD5 when md5_hex is non-NULL. A read error has the given exit code. */
+static int hash_fd(int fd, const char *path, char sha256_hex[65], char md5_hex[33], int code, char *err) {
     uint8_t *buf = malloc(READ_CHUNK);
-    if (!buf) {
-        close(fd);
-        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
-    }
+    if (!buf) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     struct sha256_ctx sha;
     struct md5_ctx md5;
     sha256_init(&sha);
     md5_init(&md5);
     int rc = DMZ_OK;
+    off_t at = 0;
     for (;;) {
-        ssize_t n = read(fd, buf, READ_CHUNK);
+        ssize_t n = pread(fd, buf, READ_CHUNK, at);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             rc = dmz_errorf(err, code, "%s: read failed: %s", path, strerror(errno));
             break;
         }
         if (n == 0) break;
+        at += n;
         sha256_update(&sha, (size_t)n, buf);
         if (md5_hex) md5_update(&md5, (size_t)n, buf);
     }
     free(buf);
-    close(fd);
     if (rc != DMZ_OK) return rc;
     digest_to_hex(&sha, sha256_hex);
     if (md5_hex) {
@@ -70,9 +66,22 @@ static int hash_file(const char *path, char sha256_hex[65], char md5_hex[33], in
     return DMZ_OK;
 }
 
+static int hash_file(const char *path, char sha256_hex[65], char md5_hex[33], int code, char *err) {
+    char why[DMZ_ERR_LEN];
+    int fd = dmz_open_regular(path, NULL, why);
+    if (fd < 0) return dmz_errorf(err, code, "%s", why);
+    int rc = hash_fd(fd, path, sha256_hex, md5_hex, code, err);
+    close(fd);
+    return rc;
+}
+
 /* A data set's source: unreadable is an input error. */
 int dmz_sha256_file(const char *path, char hex[65], char *err) {
     return hash_file(path, hex, NULL, DMZ_EXIT_USAGE, err);
+}
+
+int ds_sha256_fd(int fd, const char *path, char hex[65], char *err) {
+    return hash_fd(fd, path, hex, NULL, DMZ_EXIT_USAGE, err);
 }
 
 /* A download: unreadable means the run failed. */

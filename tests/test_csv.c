@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "common/dmz.h"
 #include "datasets/datasets.h"
@@ -252,6 +254,45 @@ static void test_missing_file(void **state) {
     assert_non_null(strstr(err, "absent.csv: cannot open"));
 }
 
+static void test_byte_order_mark_named(void **state) {
+    (void)state;
+    char path[512];
+    write_csv("bom.csv", path, 2, 0, "\xEF\xBB\xBF" "3", DMZ_IMG_PIXELS, -1, NULL, "\n");
+    EXPECT(path, 47, "bom.csv:1: field 1 (label)", "UTF-8 byte order mark (bytes EF BB BF)");
+}
+
+/* 3 GB without a separator (a sparse file: no disk used): refused after a few
+ * KB, not buffered whole. */
+static void test_endless_field_not_buffered(void **state) {
+    (void)state;
+    char path[512];
+    FILE *f = create("endless.csv", path);
+    fputs("1", f);
+    fclose(f);
+    assert_int_equal(truncate(path, (off_t)3 << 30), 0);
+    double t0 = dmz_now_s();
+    EXPECT(path, 47, "endless.csv:1: field 1 (label): longer than 4096 bytes");
+    assert_true(dmz_now_s() - t0 < 5);
+    unlink(path);
+}
+
+static void test_not_a_regular_file(void **state) {
+    (void)state;
+    char path[512], err[DMZ_ERR_LEN];
+    snprintf(path, sizeof path, "%s/pipe-train.csv", fs_tmpdir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    dmz_owned_split s;
+    alarm(20); /* a blocking open would hang here: die instead */
+    assert_int_equal(dmz_csv_read(path, 47, false, &s, err), DMZ_EXIT_USAGE);
+    assert_non_null(strstr(err, "pipe-train.csv: not a regular file (a FIFO)"));
+    assert_int_equal(dmz_csv_read("/dev/zero", 47, false, &s, err), DMZ_EXIT_USAGE);
+    assert_non_null(strstr(err, "/dev/zero: not a regular file (a character device)"));
+    assert_int_equal(dmz_csv_read(fs_tmpdir, 47, false, &s, err), DMZ_EXIT_USAGE);
+    assert_non_null(strstr(err, "not a regular file (a directory)"));
+    alarm(0);
+    unlink(path);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_file_values_and_transpose),
@@ -274,6 +315,9 @@ int main(void) {
         cmocka_unit_test(test_trailing_blank_lines_accepted),
         cmocka_unit_test(test_inferred_classes_take_any_byte),
         cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_byte_order_mark_named),
+        cmocka_unit_test(test_endless_field_not_buffered),
+        cmocka_unit_test(test_not_a_regular_file),
     };
     return cmocka_run_group_tests(tests, fs_group_make_tmpdir, fs_group_remove_tmpdir);
 }

@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/dmz.h"
@@ -486,6 +488,183 @@ static void test_data_dir_precedence(void **state) {
     else unsetenv("DMZBENCH_DATA_DIR");
 }
 
+/* A data file that is a FIFO (no writer: open would block for good), a device
+ * or a directory is refused up front with exit 2, naming the file. */
+static void test_non_regular_files_refused(void **state) {
+    (void)state;
+    char dir[512], fifo[600], test[600];
+    snprintf(dir, sizeof dir, "%s/fifo", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(fifo, sizeof fifo, "%s/emnist-balanced-train.csv", dir);
+    snprintf(test, sizeof test, "%s/emnist-balanced-test.csv", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    write_csv(test, truth.images + TRAIN * DMZ_IMG_PIXELS, truth.labels + TRAIN, TEST);
+    alarm(30); /* a blocking open would hang: fail by signal instead */
+    expect_load_error(fifo, NULL, false, "emnist-balanced-train.csv: not a regular file (a FIFO)");
+    expect_load_error(dir, NULL, false, "emnist-balanced-train.csv: not a regular file (a FIFO");
+    expect_load_error("/dev/null", NULL, false, "/dev/null: not a regular file (a character device)");
+    /* the train file regular, its test twin a FIFO */
+    unlink(fifo);
+    unlink(test);
+    write_csv(fifo, truth.images, truth.labels, TRAIN);
+    assert_int_equal(mkfifo(test, 0600), 0);
+    expect_load_error(fifo, NULL, false, "emnist-balanced-test.csv: not a regular file (a FIFO");
+    /* a directory where the test file should be */
+    unlink(test);
+    assert_int_equal(mkdir(test, 0755), 0);
+    expect_load_error(fifo, NULL, false, "emnist-balanced-test.csv: not a regular file (a directory");
+    alarm(0);
+}
+
+static void write_changed_csv(const char *path, int label_at3) {
+    uint8_t labels[TRAIN];
+    memcpy(labels, truth.labels, TRAIN);
+    labels[3] = (uint8_t)label_at3;
+    write_csv(path, truth.images, labels, TRAIN);
+}
+
+/* A same-size rewrite with its old mtime put back: size and mtime match the
+ * cache, ctime does not. stale_after_s: how long after writing the first load
+ * happens (past a second: an ordinary cache; within it: a "racy" one, checked
+ * by content). */
+static void expect_restored_mtime_caught(const char *name, double first_load_after_s) {
+    char dir[256], train[512], test[512], data[512];
+    snprintf(dir, sizeof dir, "%s/%s", tmpdir, name);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(train, sizeof train, "%s/emnist-balanced-train.csv", dir);
+    snprintf(test, sizeof test, "%s/emnist-balanced-test.csv", dir);
+    write_changed_csv(train, 11); /* "11" and "12": same length, so same size */
+    write_csv(test, truth.images + TRAIN * DMZ_IMG_PIXELS, truth.labels + TRAIN, TEST);
+    set_mtime(train, 1500000000);
+    usleep((useconds_t)(first_load_after_s * 1e6));
+    snprintf(data, sizeof data, "%s/%s-data", tmpdir, name);
+    assert_int_equal(mkdir(data, 0755), 0);
+    dmz_dataset a, b, c;
+    load_ok(train, data, true, &a);
+    load_ok(train, data, true, &b);
+    assert_true(b.from_cache);
+    assert_int_equal(b.train.labels[3], 11);
+    struct stat before, after;
+    assert_int_equal(stat(train, &before), 0);
+    write_changed_csv(train, 12);
+    set_mtime(train, 1500000000);
+    assert_int_equal(stat(train, &after), 0);
+    assert_int_equal(after.st_size, before.st_size);
+    assert_int_equal(after.st_mtime, before.st_mtime);
+    load_ok(train, data, true, &c);
+    assert_false(c.from_cache);
+    assert_int_equal(c.train.labels[3], 12);
+    assert_string_not_equal(c.sha256, a.sha256);
+    dmz_dataset_free(&a);
+    dmz_dataset_free(&b);
+    dmz_dataset_free(&c);
+}
+
+static void test_restored_mtime_does_not_fool_the_cache(void **state) {
+    (void)state;
+    expect_restored_mtime_caught("restored", 1.2);
+}
+
+static void test_restored_mtime_racy_cache(void **state) {
+    (void)state;
+    expect_restored_mtime_caught("restored_racy", 0);
+}
+
+/* A racy cache, once its sources are old enough, is stamped again: loads stop hashing. */
+static void test_racy_cache_restamped(void **state) {
+    (void)state;
+    char data[512], dir[256], train[512], test[512];
+    snprintf(dir, sizeof dir, "%s/restamp", tmpdir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    snprintf(train, sizeof train, "%s/emnist-balanced-train.csv", dir);
+    snprintf(test, sizeof test, "%s/emnist-balanced-test.csv", dir);
+    write_csv(train, truth.images, truth.labels, TRAIN);
+    write_csv(test, truth.images + TRAIN * DMZ_IMG_PIXELS, truth.labels + TRAIN, TEST);
+    new_data_dir("restamp_data", data);
+    dmz_dataset ds;
+    load_ok(train, data, true, &ds);
+    dmz_dataset_free(&ds);
+    char cache[1024];
+    find_cache(data, cache);
+    struct stat first, second;
+    assert_int_equal(stat(cache, &first), 0);
+    usleep(1200000);
+    load_ok(train, data, true, &ds); /* verified by content, written again */
+    assert_true(ds.from_cache);
+    assert_matches_truth(&ds);
+    dmz_dataset_free(&ds);
+    assert_int_equal(stat(cache, &second), 0);
+    assert_true(second.st_ino != first.st_ino);
+    load_ok(train, data, true, &ds);
+    assert_true(ds.from_cache);
+    dmz_dataset_free(&ds);
+    struct stat third;
+    assert_int_equal(stat(cache, &third), 0);
+    assert_true(third.st_ino == second.st_ino);
+}
+
+static pid_t dead_pid(void) {
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return pid;
+}
+
+/* *.dmzc.tmp.PID of a killed run: removed when PID is gone, kept while it runs. */
+static void test_stale_tmp_files_removed(void **state) {
+    (void)state;
+    char data[512], dmzc[600], dead[700], alive[700];
+    new_data_dir("stale_tmp", data);
+    snprintf(dmzc, sizeof dmzc, "%s/dmzc", data);
+    assert_int_equal(mkdir(dmzc, 0755), 0);
+    snprintf(dead, sizeof dead, "%s/emnist-balanced-0123456789abcdef.dmzc.tmp.%ld", dmzc, (long)dead_pid());
+    snprintf(alive, sizeof alive, "%s/emnist-balanced-0123456789abcdef.dmzc.tmp.%ld", dmzc, (long)getppid());
+    FILE *f = fopen(dead, "wb");
+    assert_non_null(f);
+    fclose(f);
+    f = fopen(alive, "wb");
+    assert_non_null(f);
+    fclose(f);
+    set_mtime(dead, time(NULL) - 600);
+    set_mtime(alive, time(NULL) - 600);
+    dmz_dataset ds;
+    load_ok(train_csv, data, true, &ds);
+    dmz_dataset_free(&ds);
+    assert_int_equal(access(dead, F_OK), -1);
+    assert_int_equal(access(alive, F_OK), 0);
+}
+
+/* Only the last "train" of a name marks the split: strain-train.csv pairs with strain-test.csv. */
+static void test_last_train_marks_the_split(void **state) {
+    (void)state;
+    char train[512], test[512];
+    snprintf(train, sizeof train, "%s/strain-train.csv", tmpdir);
+    snprintf(test, sizeof test, "%s/strain-test.csv", tmpdir);
+    write_csv(train, truth.images, truth.labels, TRAIN);
+    write_csv(test, truth.images + TRAIN * DMZ_IMG_PIXELS, truth.labels + TRAIN, TEST);
+    dmz_dataset ds;
+    load_ok(train, NULL, false, &ds);
+    assert_string_equal(ds.name, "strain");
+    assert_int_equal(ds.test.count, TEST);
+    dmz_dataset_free(&ds);
+}
+
+/* A named data directory that is not there is not created (a typo would
+ * silently grow a second cache); the load goes on without the cache. */
+static void test_mistyped_data_dir_not_created(void **state) {
+    (void)state;
+    char data[512];
+    snprintf(data, sizeof data, "%s/no-such-data-dir", tmpdir);
+    dmz_dataset ds;
+    load_ok(train_csv, data, true, &ds);
+    assert_false(ds.from_cache);
+    assert_matches_truth(&ds);
+    dmz_dataset_free(&ds);
+    assert_int_equal(access(data, F_OK), -1);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_round_trip),
@@ -502,6 +681,13 @@ int main(void) {
         cmocka_unit_test(test_fashion_mnist_loads_and_caches),
         cmocka_unit_test(test_synthetic_deterministic_and_learnable),
         cmocka_unit_test(test_data_dir_precedence),
+        cmocka_unit_test(test_non_regular_files_refused),
+        cmocka_unit_test(test_restored_mtime_does_not_fool_the_cache),
+        cmocka_unit_test(test_restored_mtime_racy_cache),
+        cmocka_unit_test(test_racy_cache_restamped),
+        cmocka_unit_test(test_stale_tmp_files_removed),
+        cmocka_unit_test(test_last_train_marks_the_split),
+        cmocka_unit_test(test_mistyped_data_dir_not_created),
     };
     return cmocka_run_group_tests(tests, make_fixtures, remove_fixtures);
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/dmz.h"
@@ -191,8 +192,10 @@ static void test_structure_check(void **state) {
     snprintf(manifest, sizeof manifest, "%s", fx->path);
     dmz_fetch_options opt = {.dataset = "emnist-balanced", .data_dir = fx->dir, .manifest = manifest, .quiet = true};
     assert_int_equal(dmz_fetch_dataset(&opt, err), DMZ_EXIT_FAIL);
-    assert_non_null(strstr(err, "2 train / 2 test rows"));
-    assert_non_null(strstr(err, "112800 / 18800"));
+    print_message("message: %s\n", err);
+    assert_non_null(strstr(err, "emnist-balanced-train.csv: 2 rows; emnist-balanced has 112800"));
+    assert_false(fs_exists(in_dir(fx, "emnist-balanced/emnist-balanced-train.csv"))); /* not installed */
+    assert_false(fs_exists(in_dir(fx, "emnist-balanced/FETCHED.json")));
 }
 
 static void test_zip_lacks_member(void **state) {
@@ -224,29 +227,40 @@ static void test_unknown_dataset(void **state) {
 
 /* ---------------------------------------------------------------- --url */
 
+#define FASHION_DIR "/usr/share/datasets/fashion-mnist"
+
+/* A zip of Debian's Fashion-MNIST test files (real IDX .gz): installed, verified. */
 static void test_url_zip(void **state) {
     fixture *fx = *state;
-    unsigned char *img = fs_random_bytes(20000, 5), *lab = fs_random_bytes(600, 6);
-    fs_member m[] = {{"fashion/train-images-idx3-ubyte.gz", img, 20000},
-                     {"fashion/train-labels-idx1-ubyte.gz", lab, 600},
+    size_t ilen = 0, llen = 0;
+    unsigned char *img = fs_slurp(FASHION_DIR "/t10k-images-idx3-ubyte.gz", &ilen);
+    unsigned char *lab = fs_slurp(FASHION_DIR "/t10k-labels-idx1-ubyte.gz", &llen);
+    if (!img || !lab) {
+        print_message("skipped: " FASHION_DIR " absent (apt-get install dataset-fashion-mnist)\n");
+        free(img);
+        free(lab);
+        skip();
+    }
+    fs_member m[] = {{"fashion/t10k-images-idx3-ubyte.gz", img, ilen},
+                     {"fashion/t10k-labels-idx1-ubyte.gz", lab, llen},
                      {"fashion/README.md", "readme", 6}};
     assert_true(fs_make_zip(in_dir(fx, "fm.zip"), m, 3));
     size_t zlen = 0;
     unsigned char *zip = fs_slurp(fx->path, &zlen);
     char zsha[65], isha[65], url[128], err[DMZ_ERR_LEN] = "";
     fs_hash_buffer(zip, zlen, zsha, NULL);
-    fs_hash_buffer(img, 20000, isha, NULL);
+    fs_hash_buffer(img, ilen, isha, NULL);
     fx->h = httpd_start(&(httpd_config){.files = {{.path = "/x/fm.zip", .body = zip, .len = zlen}}});
     httpd_url(fx->h, "/x/fm.zip", url, sizeof url);
     dmz_fetch_options opt = {.dataset = "fashion-mnist", .url = url, .sha256 = zsha, .data_dir = fx->dir,
                              .quiet = true};
     assert_int_equal(dmz_fetch_dataset(&opt, err), DMZ_OK);
-    assert_true(fs_file_is(in_dir(fx, "fashion-mnist/train-images-idx3-ubyte.gz"), img, 20000));
-    assert_true(fs_file_is(in_dir(fx, "fashion-mnist/train-labels-idx1-ubyte.gz"), lab, 600));
+    assert_true(fs_file_is(in_dir(fx, "fashion-mnist/t10k-images-idx3-ubyte.gz"), img, ilen));
+    assert_true(fs_file_is(in_dir(fx, "fashion-mnist/t10k-labels-idx1-ubyte.gz"), lab, llen));
     assert_false(fs_exists(in_dir(fx, "fashion-mnist/README.md")));
     cJSON *j = read_json(in_dir(fx, "fashion-mnist/FETCHED.json"));
     assert_string_equal(json_sha(j, "downloads", "fm.zip"), zsha);
-    assert_string_equal(json_sha(j, "files", "train-images-idx3-ubyte.gz"), isha);
+    assert_string_equal(json_sha(j, "files", "t10k-images-idx3-ubyte.gz"), isha);
     cJSON *d = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "downloads"), "fm.zip");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(d, "url")), url);
     assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(d, "bytes")) == (double)zlen);
@@ -258,22 +272,77 @@ static void test_url_zip(void **state) {
     free(zip);
 }
 
+/* EMNIST Balanced's test CSV shape: rows of label + 784 pixels. */
+static char *emnist_csv(int rows, size_t *len) {
+    size_t row_len = 2 + 2 * 784 + 1;
+    char *csv = malloc((size_t)rows * row_len + 1), *p = csv;
+    assert_non_null(csv);
+    for (int r = 0; r < rows; r++) {
+        p += sprintf(p, "%d", r % 47);
+        for (int i = 0; i < 784; i++) *p++ = ',', *p++ = (char)('0' + (r + i) % 10);
+        *p++ = '\n';
+    }
+    *p = '\0';
+    *len = (size_t)(p - csv);
+    return csv;
+}
+
 static void test_url_csv(void **state) {
     fixture *fx = *state;
-    const char csv[] = "3,0,0,255\n7,1,2,3\n";
+    size_t len = 0;
+    char *csv = emnist_csv(18800, &len);
     char sha[65], url[128], err[DMZ_ERR_LEN] = "";
-    fs_hash_buffer(csv, sizeof csv - 1, sha, NULL);
+    fs_hash_buffer(csv, len, sha, NULL);
     /* the query string is no part of the file's name */
-    fx->h = httpd_start(&(httpd_config){.files = {{.path = "/emnist-balanced-train.csv?token=1", .body = csv,
-                                                   .len = sizeof csv - 1, .content_type = "text/csv"}}});
-    httpd_url(fx->h, "/emnist-balanced-train.csv?token=1", url, sizeof url);
+    fx->h = httpd_start(&(httpd_config){.files = {{.path = "/emnist-balanced-test.csv?token=1", .body = csv,
+                                                   .len = len, .content_type = "text/csv"}}});
+    httpd_url(fx->h, "/emnist-balanced-test.csv?token=1", url, sizeof url);
     dmz_fetch_options opt = {.url = url, .sha256 = sha, .data_dir = fx->dir, .quiet = true};
-    assert_int_equal(dmz_fetch_dataset(&opt, err), DMZ_OK);
-    assert_true(fs_file_is(in_dir(fx, "emnist-balanced/emnist-balanced-train.csv"), csv, sizeof csv - 1));
-    assert_false(fs_exists(in_dir(fx, "downloads/emnist-balanced-train.csv")));
+    int rc = dmz_fetch_dataset(&opt, err);
+    if (rc) print_error("%s\n", err);
+    assert_int_equal(rc, DMZ_OK);
+    assert_true(fs_file_is(in_dir(fx, "emnist-balanced/emnist-balanced-test.csv"), csv, len));
+    assert_false(fs_exists(in_dir(fx, "downloads/emnist-balanced-test.csv")));
     cJSON *j = read_json(in_dir(fx, "emnist-balanced/FETCHED.json"));
-    assert_string_equal(json_sha(j, "files", "emnist-balanced-train.csv"), sha);
+    assert_string_equal(json_sha(j, "files", "emnist-balanced-test.csv"), sha);
     cJSON_Delete(j);
+    free(csv);
+}
+
+/* A download that fails the strict load is not installed: the set stays as it
+ * was, the fetch fails saying why, no staging copy is left. */
+static void test_url_unverified_not_installed(void **state) {
+    fixture *fx = *state;
+    const char csv[] = "3,0,0,255\n7,1,2,3\n";
+    const char old[] = "an earlier file, kept\n";
+    char url[128], err[DMZ_ERR_LEN] = "";
+    fx->h = httpd_start(&(httpd_config){.files = {{.path = "/emnist-balanced-train.csv", .body = csv,
+                                                   .len = sizeof csv - 1}}});
+    httpd_url(fx->h, "/emnist-balanced-train.csv", url, sizeof url);
+    assert_int_equal(mkdir(in_dir(fx, "emnist-balanced"), 0755), 0);
+    assert_true(fs_write(in_dir(fx, "emnist-balanced/emnist-balanced-train.csv"), old, sizeof old - 1));
+    dmz_fetch_options opt = {.url = url, .data_dir = fx->dir, .quiet = true};
+    assert_int_equal(dmz_fetch_dataset(&opt, err), DMZ_EXIT_FAIL);
+    print_message("message: %s\n", err);
+    assert_non_null(strstr(err, "emnist-balanced-train.csv:1: field 5 (pixel 3): missing"));
+    assert_non_null(strstr(err, "not installed"));
+    assert_true(fs_file_is(in_dir(fx, "emnist-balanced/emnist-balanced-train.csv"), old, sizeof old - 1));
+    assert_false(fs_exists(in_dir(fx, "emnist-balanced/FETCHED.json")));
+    assert_false(fs_exists(in_dir(fx, "downloads/emnist-balanced-train.csv")));
+    char stage[256];
+    snprintf(stage, sizeof stage, ".incoming-emnist-balanced.%ld", (long)getpid());
+    assert_false(fs_exists(in_dir(fx, stage)));
+}
+
+/* A named data directory that is not there is refused, not created. */
+static void test_mistyped_data_dir(void **state) {
+    fixture *fx = *state;
+    char err[DMZ_ERR_LEN] = "", dir[512];
+    snprintf(dir, sizeof dir, "%s/typo", fx->dir);
+    dmz_fetch_options opt = {.url = "http://127.0.0.1:1/x.csv", .data_dir = dir, .quiet = true};
+    assert_int_equal(dmz_fetch_dataset(&opt, err), DMZ_EXIT_USAGE);
+    assert_non_null(strstr(err, "only the default one is created"));
+    assert_false(fs_exists(dir));
 }
 
 static int closed_port(void) {
@@ -308,6 +377,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_url_zip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_url_csv, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_network_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_url_unverified_not_installed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_mistyped_data_dir, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

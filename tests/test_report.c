@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench/report.h"
@@ -388,6 +390,119 @@ static void test_several_need_out(void **state) {
     assert_non_null(strstr(err, "--out"));
 }
 
+/* A phase that was not measured (comm_s NA on one rank) stays NA in the
+ * figure's data, and so does "other"; never 0. */
+static void test_na_phase_stays_na_in_figure_data(void **state) {
+    fake_run fr = {"run-na-phase", "cpu", "single", 1, 4.0, false};
+    char dir[400], path[500], err[DMZ_ERR_LEN] = "";
+    make_run(dir, sizeof dir, &fr);
+    const char *dirs[] = {dir};
+    char *saved = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", "/nonexistent", 1); /* the data files are what is checked here */
+    int rc = dmz_report(dirs, 1, NULL, true, err);
+    setenv("PATH", saved, 1);
+    free(saved);
+    if (rc != DMZ_OK) fail_msg("dmz_report: %s", err);
+    snprintf(path, sizeof path, "%s/plots/fig-breakdown.csv", dir);
+    const char *text = read_text(path);
+    assert_non_null(text);
+    print_message("%s", text ? text : "");
+    /* rep,data_s,fwd_s,bwd_s,comm_s,update_s,other_s,wall_s,top_s */
+    assert_non_null(strstr(text, "\n0,0.32,1.2,1.6,NA,0.2,NA,4,4\n"));
+}
+
+/* Commas, quotes and a newline inside quoted fields (RFC 4180) are data. */
+static void test_quoted_fields(void **state) {
+    fake_run fr = {"run-quoted", "cpu", "single", 1, 4.0, false};
+    char dir[400], path[500], err[DMZ_ERR_LEN] = "";
+    make_run(dir, sizeof dir, &fr);
+    path_of(path, sizeof path, dir, "summary.csv");
+    char *text = strdup(read_text(path)), *at;
+    while ((at = strstr(text, "run-quoted,"))) { /* the run column, every row */
+        size_t head = (size_t)(at - text);
+        char *next = malloc(strlen(text) + 64);
+        snprintf(next, strlen(text) + 64, "%.*s\"my \"\"best\"\", run,\nsecond line\",%s", (int)head, text,
+                 at + strlen("run-quoted,"));
+        free(text);
+        text = next;
+    }
+    write_text(path, text);
+    free(text);
+    path_of(path, sizeof path, dir, "meta.json");
+    unlink(path); /* the name then comes from summary.csv */
+    const char *dirs[] = {dir};
+    char *saved = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
+    setenv("PATH", "/nonexistent", 1);
+    int rc = dmz_report(dirs, 1, NULL, true, err);
+    setenv("PATH", saved, 1);
+    free(saved);
+    if (rc != DMZ_OK) fail_msg("dmz_report: %s", err);
+    snprintf(path, sizeof path, "%s/plots/report.html", dir);
+    assert_file_contains(path, "my &quot;best&quot;, run,");
+}
+
+/* A line without an end (3 GB, sparse) is refused, not buffered whole. */
+static void test_endless_line_refused(void **state) {
+    fake_run fr = {"run-endless", "cpu", "single", 1, 4.0, false};
+    char dir[400], path[500], err[DMZ_ERR_LEN] = "";
+    make_run(dir, sizeof dir, &fr);
+    path_of(path, sizeof path, dir, "steps.csv");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("rep,step,elapsed_s,loss,test_accuracy\n1", f);
+    fclose(f);
+    assert_int_equal(truncate(path, (off_t)3 << 30), 0);
+    const char *dirs[] = {dir};
+    double t0 = dmz_now_s();
+    assert_int_equal(dmz_report(dirs, 1, NULL, true, err), DMZ_EXIT_USAGE);
+    unlink(path);
+    print_message("%s\n", err);
+    assert_non_null(strstr(err, "steps.csv: line 2: longer than 1048576 bytes"));
+    assert_true(dmz_now_s() - t0 < 10);
+}
+
+/* `dmzbench report` with 300 run directories compares all 300 (it kept the
+ * first 256 without a word). */
+static void test_300_run_directories(void **state) {
+    const char *bin = getenv("DMZBENCH");
+    char exe[512], out[400], path[500];
+    snprintf(exe, sizeof exe, "%s", bin && *bin ? bin : DMZ_SOURCE_DIR "/build/dmzbench");
+    if (access(exe, X_OK) != 0) fail_msg("%s not built (DMZBENCH names it)", exe);
+    enum { N = 300 };
+    char **argv = calloc(N + 8, sizeof *argv);
+    int a = 0;
+    argv[a++] = exe;
+    argv[a++] = "report";
+    for (int i = 0; i < N; i++) {
+        char name[32], dir[400];
+        snprintf(name, sizeof name, "many-%03d", i);
+        fake_run fr = {name, "cpu", "single", 1, 1.0 + i / 100.0, false};
+        make_run(dir, sizeof dir, &fr);
+        argv[a++] = strdup(dir);
+    }
+    snprintf(out, sizeof out, "%s/many-out", root);
+    argv[a++] = "--out";
+    argv[a++] = out;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("PATH", "/nonexistent", 1); /* no gnuplot: 900 figures would take minutes */
+        int fd = open("/dev/null", O_WRONLY);
+        dup2(fd, 1);
+        execv(exe, argv);
+        _exit(127);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    path_of(path, sizeof path, out, "report.html");
+    assert_file_contains(path, "many-299/report.html");
+    assert_file_contains(path, "many-256/report.html");
+    for (int i = 2; i < 2 + N; i++) free(argv[i]);
+    free(argv);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_single_run),      cmocka_unit_test(test_several_runs),
@@ -396,6 +511,9 @@ int main(void) {
         cmocka_unit_test(test_bad_quote),       cmocka_unit_test(test_bad_json),
         cmocka_unit_test(test_without_gnuplot), cmocka_unit_test(test_gnuplot_fails),
         cmocka_unit_test(test_quote_in_path),   cmocka_unit_test(test_several_need_out),
+        cmocka_unit_test(test_na_phase_stays_na_in_figure_data),
+        cmocka_unit_test(test_quoted_fields),   cmocka_unit_test(test_endless_line_refused),
+        cmocka_unit_test(test_300_run_directories),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
