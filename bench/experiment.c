@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -79,6 +80,14 @@ static int check_supported(const dmz_train_config *cfg, const dmz_backend **be, 
         return dmz_errorf(err, DMZ_EXIT_USAGE, "--rank-speed, --global-batch and --check-consistency need "
                                                "--mode sync or async-ps");
     }
+    struct stat out_st;
+    if (stat(cfg->out_dir, &out_st) == 0 && !S_ISDIR(out_st.st_mode))
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "--out %s: not a directory", cfg->out_dir);
+    if (cfg->name && (strchr(cfg->name, '/') || !cfg->name[0] || strlen(cfg->name) > 128 ||
+                      strcmp(cfg->name, ".") == 0 || strcmp(cfg->name, "..") == 0))
+        return dmz_errorf(err, DMZ_EXIT_USAGE,
+                          "--name '%.40s%s': a run directory name needs 1 to 128 characters and no '/'", cfg->name,
+                          strlen(cfg->name) > 40 ? "..." : "");
     if (strcmp(cfg->model, "mlp") != 0)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s: not built yet; use --model mlp", cfg->model);
     *be = dmz_backend_get(cfg->backend, err);

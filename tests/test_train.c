@@ -222,6 +222,9 @@ static void test_failed_run_says_why(void **state) {
     assert_int_equal(run_dmzbench(args), 2);
     snprintf(args, sizeof args, "train --steps -5 --out %s", root);
     assert_int_equal(run_dmzbench(args), 2);
+    assert_int_equal(run_dmzbench("train --steps 5 --out /dev/null"), 2);
+    snprintf(args, sizeof args, "train --steps 5 --name a/b --out %s", root);
+    assert_int_equal(run_dmzbench(args), 2);
     assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
     fs_rm_rf(root);
 }
