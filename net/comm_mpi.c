@@ -71,14 +71,21 @@ static int mpi_error(char *err, int code, const dmz_comm *c, const char *what) {
                       dmz_comm_site(c, c->rank), what, text);
 }
 
-/* How long a wait polls flat out before it starts to nap: DMZBENCH_SPIN_US, default 200 us. */
-static double spin_s(void) {
-    static double s = -1;
-    if (s < 0) {
+/* How long a wait polls flat out before it starts to nap. A message in
+ * flight needs the receiver's polls to progress (TCP, MPI's non-blocking
+ * collectives), so transfers spin for 2 ms; waiting for another rank to
+ * arrive (a barrier, the server waiting for a push) naps after 200 us, to
+ * leave the core to the ranks that compute. DMZBENCH_SPIN_US sets both. */
+enum { SPIN_TRANSFER_US = 2000, SPIN_ARRIVAL_US = 200 };
+
+static double spin_s(int arrival) {
+    static double forced = -2;
+    if (forced == -2) {
         const char *v = getenv("DMZBENCH_SPIN_US");
-        s = (v && *v ? atof(v) : 200) * 1e-6;
+        forced = v && *v ? atof(v) * 1e-6 : -1;
     }
-    return s;
+    if (forced >= 0) return forced;
+    return (arrival ? SPIN_ARRIVAL_US : SPIN_TRANSFER_US) * 1e-6;
 }
 
 static void nap(void) {
@@ -93,7 +100,8 @@ typedef struct wait_spec {
     const char *what;
     int peer;          /* the rank waited for, DMZ_ANY_RANK for several */
     double timeout_s;
-    int spin;
+    int spin;          /* never nap (the probe's ping-pong) */
+    int arrival;       /* waiting for a rank to arrive, not for a transfer */
 } wait_spec;
 
 /* Every rank answers rank 0's liveness pings while it waits. */
@@ -207,7 +215,7 @@ static int wait_all(dmz_comm *c, MPI_Request *reqs, int n, MPI_Status *statuses,
                               "was stopped or died mid-exchange",
                               c->rank, dmz_comm_site(c, c->rank), w->what, w->timeout_s);
         }
-        if (!w->spin && now - t0 > spin_s()) nap();
+        if (!w->spin && now - t0 > spin_s(w->arrival)) nap();
     }
 }
 
@@ -291,7 +299,7 @@ static int barrier_root(dmz_comm *c, const char *what, char *err) {
         return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
     }
     for (int r = 1; r < p; r++) MPI_Irecv(&tokens[r], 1, MPI_INT, r, TAG_BARRIER_IN, MPI_COMM_WORLD, &reqs[r]);
-    wait_spec w = {.what = what, .peer = DMZ_ANY_RANK, .timeout_s = c->timeout_s};
+    wait_spec w = {.what = what, .peer = DMZ_ANY_RANK, .timeout_s = c->timeout_s, .arrival = 1};
     int rc = wait_all(c, reqs + 1, p - 1, NULL, &w, err);
     if (rc) {
         char missing[512] = "";
@@ -325,7 +333,7 @@ static int barrier_member(dmz_comm *c, const char *what, char *err) {
     MPI_Isend(&token, 1, MPI_INT, 0, TAG_BARRIER_IN, MPI_COMM_WORLD, &reqs[0]);
     MPI_Irecv(&back, 1, MPI_INT, 0, TAG_BARRIER_OUT, MPI_COMM_WORLD, &reqs[1]);
     /* longer than rank 0's own bound, so that rank 0 names the missing rank first */
-    wait_spec w = {.what = what, .peer = 0, .timeout_s = member_timeout(c)};
+    wait_spec w = {.what = what, .peer = 0, .timeout_s = member_timeout(c), .arrival = 1};
     return wait_all(c, reqs, 2, NULL, &w, err);
 }
 
@@ -384,7 +392,7 @@ static int wait_for_sender(dmz_comm *c, int tag, int *src, const char *what, cha
         if (c->timeout_s > 0 && now - t0 > c->timeout_s)
             return dmz_errorf(err, DMZ_EXIT_FAIL, "rank %d (site %s): %s: no message from any rank in %.0f s (--timeout)",
                               c->rank, dmz_comm_site(c, c->rank), what, c->timeout_s);
-        if (now - t0 > spin_s()) nap();
+        if (now - t0 > spin_s(1)) nap();
     }
 }
 

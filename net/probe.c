@@ -68,8 +68,13 @@ static int probe_allreduce(dmz_comm *c, const dmz_probe_options *o, dmz_probe_re
     if (!v) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
     dmz_comm_stats saved = c->stats;
     int rc = DMZ_OK;
+    double w0 = dmz_now_s();
     for (int i = 0; rc == DMZ_OK && i < 3; i++) rc = c->allreduce(c, v, n, 1.0f, err);
-    int iters = 20;
+    /* rank 0 sizes the run to about 0.2 s (10 to 1000 calls); every rank must agree */
+    double each = (dmz_now_s() - w0) / 3;
+    int iters = each > 0 ? (int)(0.2 / each) : 1000;
+    iters = iters < 10 ? 10 : iters > 1000 ? 1000 : iters;
+    if (rc == DMZ_OK) rc = c->bcast(c, &iters, sizeof iters, 0, err);
     double t0 = dmz_now_s();
     for (int i = 0; rc == DMZ_OK && i < iters; i++) rc = c->allreduce(c, v, n, 1.0f, err);
     double per_call = (dmz_now_s() - t0) / iters;
