@@ -359,6 +359,8 @@ static void meta_add_results(run_state *st, const dmz_rank_rows *rows, int n_row
 static int finish_run(run_state *st, int rc, const char *error, int n_gathered) {
     char err[DMZ_ERR_LEN];
     bool ok = rc == DMZ_OK;
+    /* the signal that ended the run is handled; a new one interrupts the writing (the index lock wait) */
+    if (!ok) dmz_interrupt_clear();
     dmz_guardian_phase(&st->guardian, "writing the results");
     dmz_rank_rows *rows = calloc((size_t)st->comm->size, sizeof *rows);
     int n_rows = rank_rows(st, rows, n_gathered);

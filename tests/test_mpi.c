@@ -392,7 +392,12 @@ static void fault_case(const char *mode, int ranks, int sig, const char *name, d
     assert_int_not_equal(rc, -1);    /* it ended by itself */
     assert_int_not_equal(rc, 0);
     assert_true(after_signal < bound_s);
-    char *status = wait_status(out, 10);
+    char *status = wait_status(out, 20);
+    if (!status) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "ls -la %s %s/.*partial 1>&2", out, out);
+        if (system(cmd) != 0) fprintf(stderr, "(cannot list %s)\n", out);
+    }
     if (status && !strstr(status, expect_in_status)) fprintf(stderr, "status:\n%s\n", status);
     assert_non_null(status);
     assert_non_null(strstr(status, "status: failed"));
@@ -413,7 +418,7 @@ static void test_stopped_rank_is_named(void **state) {
     skip_without_mpi();
     /* nobody dies: rank 0's --timeout 3 names the rank that stopped answering */
     fault_case("sync", 2, SIGSTOP, "stop-sync", 15, "rank 1 (site");
-    fault_case("async-ps", 3, SIGSTOP, "stop-ps", 15, "worker rank 1 (site");
+    fault_case("async-ps", 3, SIGSTOP, "stop-ps", 15, "rank 1 (site");
 }
 
 static void test_probe_measures_every_size(void **state) {
