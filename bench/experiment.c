@@ -52,8 +52,8 @@ static int check_supported(const dmz_train_config *cfg, const dmz_backend **be, 
         return dmz_errorf(err, DMZ_EXIT_USAGE,
                           "--mode %s: not built yet (cross-site modes land with the MPI/NCCL issue); use --mode single",
                           cfg->mode);
-    if (strcmp(cfg->model, "mlp") != 0)
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s: not built yet; use --model mlp", cfg->model);
+    if (strcmp(cfg->model, "mlp") != 0 && strcmp(cfg->model, "cnn") != 0)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s: unknown model (known: mlp, cnn)", cfg->model);
     *be = dmz_backend_get(cfg->backend, err);
     return *be ? DMZ_OK : DMZ_EXIT_USAGE;
 }
