@@ -8,7 +8,8 @@
 #   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
-#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, V=1.
+#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, V=1,
+#           PORTABLE=1 (baseline x86-64 instead of -march=native, in build-portable/).
 # CUDA: with nvcc, kernels/cuda/*.cu are built for the GPU (the "cuda" backend);
 # with or without it, they are also built for the CPU emulator and tested.
 
@@ -43,7 +44,8 @@ deps:
 
 # ---------------------------------------------------------------- configuration
 SAN ?=
-BUILD ?= $(if $(SAN),build-san,build)
+PORTABLE ?=
+BUILD ?= $(if $(SAN),build-san,$(if $(PORTABLE),build-portable,build))
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 # libcsv ships no .pc file: it is linked by name.
@@ -54,9 +56,15 @@ comma := ,
 CSTD := -std=c11 -D_GNU_SOURCE
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT  := -O3 -g
-CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) -fopenmp -I. \
+# Vector ISA: the host's (-march=native, e.g. AVX2+FMA) unless PORTABLE=1, which
+# keeps the compiler's default target (baseline x86-64: SSE2) in build-portable/.
+ARCH_FLAGS := $(if $(PORTABLE),,-march=native)
+NATIVE_MARCH := $(if $(PORTABLE),,$(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '$$1 == "-march=" {print $$2; exit}'))
+CFG_ARCH := $(if $(PORTABLE),compiler default (PORTABLE=1: baseline$(comma) no -march),-march=native$(if $(NATIVE_MARCH), (= $(NATIVE_MARCH)))$(comma) PORTABLE=1 for baseline x86-64)
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(ARCH_FLAGS) -fopenmp -I. \
               $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
-              -DDMZ_GIT_REV=\"$(GIT_REV)\" -DDMZ_SOURCE_DIR=\"$(CURDIR)\"
+              -DDMZ_GIT_REV=\"$(GIT_REV)\" -DDMZ_SOURCE_DIR=\"$(CURDIR)\" \
+              '-DDMZ_ARCH_FLAGS="$(if $(ARCH_FLAGS),$(ARCH_FLAGS),none (PORTABLE=1))"' '-DDMZ_NATIVE_MARCH="$(NATIVE_MARCH)"'
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcsv -lm -fopenmp
 SAN_FLAGS := $(if $(SAN),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 CFLAGS_ALL += $(SAN_FLAGS)
@@ -94,6 +102,7 @@ config:
 	@echo "dmzbench build configuration ($(BUILD)/, git $(GIT_REV))"
 	@echo "  cc     : $(shell $(CC) --version | head -1)"
 	@echo "  openmp : yes (-fopenmp)"
+	@echo "  isa    : $(CFG_ARCH)"
 	@echo "  cuda   : $(CFG_CUDA)"
 	@echo "  cudaemu: $(CFG_CUDA_EMU)"
 	@echo "  mpi    : $(CFG_MPI)"
@@ -161,6 +170,9 @@ build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The SGEMM micro-kernel's multiply-adds are fused where the ISA has FMA.
+$(BUILD)/obj/kernels/cpu/sgemm.o: CFLAGS_ALL += -ffp-contract=fast
 
 $(BUILD)/libdmz.a: $(LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
@@ -232,7 +244,7 @@ bench-data: deps
 	@$(BUILD)/tests/bench_data
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-portable
 
 help:
-	@sed -n '2,13p' Makefile
+	@sed -n '2,14p' Makefile

@@ -1,0 +1,202 @@
+/* SGEMM on the cpu: C = [C +] A @ B, cache-blocked and register-tiled in the
+ * classic Goto/BLIS shape, shared by dense and convolution.
+ *
+ *   for jc in N by NC:         B block (KC x NC, packed into NR-wide strips) in L3/L2
+ *     for pc in K by KC:       one slice of the reduction dimension, in order
+ *       for ic in M by MC:     A block (MC x KC, packed into MR-tall strips) in L2
+ *         for each MR x NR tile of the block: the micro-kernel (accumulators in registers)
+ *
+ * The micro-kernel is written with GCC vector types (8 floats, one AVX
+ * register; two SSE registers under PORTABLE=1) so that gcc emits packed
+ * multiply-adds: 6 x 16 accumulators = 12 ymm registers, 2 loads of B and 6
+ * broadcasts of A per step of k. This file is compiled with -ffp-contract=fast
+ * (Makefile), so on an FMA machine each step is a fused multiply-add.
+ *
+ * Threads: each thread owns a rectangle of C (whole register tiles) and runs
+ * the blocked loops on it with its own pack buffers: no barrier inside.
+ *
+ * Determinism: threads split the tiles of C (each tile belongs to one thread),
+ * never the reduction dimension. Every element is summed over k in the same
+ * order (KC blocks in turn, k in turn within a block) whatever the thread
+ * count, so results are bit-identical across thread counts. */
+#include "cpu_ops.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 6
+#define NR 16
+#define KC 256
+#define MC 120 /* a multiple of MR; the mlp's batch of 100 is one block */
+#define NC 2048
+#define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC)
+
+typedef float v8 __attribute__((vector_size(32)));
+
+static inline v8 load8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+
+/* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + ap^T bp over kc steps.
+ * ap: kc x MR (packed A strip), bp: kc x NR (packed B strip), zero-padded. */
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c,
+                         ptrdiff_t ldc, int mr, int nr, int acc) {
+    v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
+    v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
+    bp = __builtin_assume_aligned(bp, 64);
+    for (int k = 0; k < kc; k++) {
+        v8 b0 = load8(bp), b1 = load8(bp + 8);
+        float a;
+        a = ap[0], c0a += a * b0, c0b += a * b1;
+        a = ap[1], c1a += a * b0, c1b += a * b1;
+        a = ap[2], c2a += a * b0, c2b += a * b1;
+        a = ap[3], c3a += a * b0, c3b += a * b1;
+        a = ap[4], c4a += a * b0, c4b += a * b1;
+        a = ap[5], c5a += a * b0, c5b += a * b1;
+        ap += MR;
+        bp += NR;
+    }
+    v8 r[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *ci = c + i * ldc;
+            if (acc) {
+                store8(ci, load8(ci) + r[i][0]);
+                store8(ci + 8, load8(ci + 8) + r[i][1]);
+            } else {
+                store8(ci, r[i][0]);
+                store8(ci + 8, r[i][1]);
+            }
+        }
+        return;
+    }
+    float t[MR][NR];
+    memcpy(t, r, sizeof t);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+
+typedef struct gemm_args {
+    int M, N, K;
+    const float *a;
+    ptrdiff_t a_rs, a_cs;
+    const float *b;
+    ptrdiff_t b_rs, b_cs;
+    float *c;
+    ptrdiff_t ldc;
+    int acc;
+} gemm_args;
+
+/* A rows [i0, i0+MR) x k [p0, p0+kc) into ap[kc][MR], zero past row `rows`. */
+static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap) {
+    const float *src = g->a + (ptrdiff_t)i0 * g->a_rs + (ptrdiff_t)p0 * g->a_cs;
+    if (g->a_rs == 1 && rows == MR) { /* A^T: the MR values of one k lie together */
+        for (int k = 0; k < kc; k++)
+            for (int i = 0; i < MR; i++) ap[k * MR + i] = src[k * g->a_cs + i];
+        return;
+    }
+    for (int i = 0; i < MR; i++) {
+        if (i >= rows) {
+            for (int k = 0; k < kc; k++) ap[k * MR + i] = 0.0f;
+            continue;
+        }
+        for (int k = 0; k < kc; k++) ap[k * MR + i] = src[i * g->a_rs + k * g->a_cs];
+    }
+}
+
+/* B k [p0, p0+kc) x columns [j0, j0+NR) into bp[kc][NR], zero past column `cols`. */
+static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, float *bp) {
+    const float *src = g->b + (ptrdiff_t)p0 * g->b_rs + (ptrdiff_t)j0 * g->b_cs;
+    if (g->b_cs == 1) { /* row-major B: NR values of one k lie together */
+        for (int k = 0; k < kc; k++) {
+            float *dst = bp + k * NR;
+            memcpy(dst, src + k * g->b_rs, (size_t)cols * sizeof(float));
+            for (int j = cols; j < NR; j++) dst[j] = 0.0f;
+        }
+        return;
+    }
+    for (int j = 0; j < NR; j++) {
+        if (j >= cols) {
+            for (int k = 0; k < kc; k++) bp[k * NR + j] = 0.0f;
+            continue;
+        }
+        for (int k = 0; k < kc; k++) bp[k * NR + j] = src[j * g->b_cs + k * g->b_rs];
+    }
+}
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* C rows [m0, m1) x columns [n0, n1), by one thread with its own pack buffer. */
+static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float *pack) {
+    float *ap = pack, *bp = pack + (size_t)MC * KC;
+    if (g->K == 0) {
+        if (!g->acc)
+            for (int i = m0; i < m1; i++) memset(g->c + i * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = min_int(n1 - jc, NC), n_jr = (nc + NR - 1) / NR;
+        for (int pc = 0; pc < g->K; pc += KC) {
+            int kc = min_int(g->K - pc, KC), acc = g->acc || pc > 0;
+            for (int jr = 0; jr < n_jr; jr++)
+                pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), bp + (size_t)jr * kc * NR);
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
+                for (int ir = 0; ir < n_ir; ir++)
+                    pack_a_strip(g, ic + ir * MR, min_int(mc - ir * MR, MR), pc, kc, ap + (size_t)ir * kc * MR);
+                for (int jr = 0; jr < n_jr; jr++)
+                    for (int ir = 0; ir < n_ir; ir++) {
+                        int i0 = ic + ir * MR, j0 = jc + jr * NR;
+                        micro_kernel(kc, ap + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
+                                     g->c + i0 * g->ldc + j0, g->ldc, min_int(m1 - i0, MR), min_int(n1 - j0, NR),
+                                     acc);
+                    }
+            }
+        }
+    }
+}
+
+/* Part `part` of `parts`: C split into rectangles along whichever dimension has
+ * more register tiles, on tile boundaries. Every element's sum is the same
+ * whatever the split, so the split may follow the thread count. */
+static void gemm_part(const gemm_args *g, int part, int parts) {
+    int n_ir = (g->M + MR - 1) / MR, n_jr = (g->N + NR - 1) / NR;
+    int along_n = n_jr >= n_ir || n_jr >= 4 * parts;
+    int strips = along_n ? n_jr : n_ir, unit = along_n ? NR : MR;
+    int s0 = (int)((long)strips * part / parts), s1 = (int)((long)strips * (part + 1) / parts);
+    if (s0 == s1) return;
+    int lo = s0 * unit, hi = along_n ? min_int(s1 * unit, g->N) : min_int(s1 * unit, g->M);
+    if (along_n) gemm_block(g, 0, g->M, lo, hi, cpu_sgemm_pack_buffer());
+    else gemm_block(g, lo, hi, 0, g->N, cpu_sgemm_pack_buffer());
+}
+
+float *cpu_sgemm_pack_buffer(void) {
+    static _Thread_local float *pack;
+    if (!pack) {
+        pack = aligned_alloc(64, PACK_FLOATS * sizeof(float));
+        if (!pack) abort();
+    }
+    return pack;
+}
+
+void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                    ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate};
+    if (M <= 0 || N <= 0) return;
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
+void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+               ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate};
+    if (M <= 0 || N <= 0) return;
+    /* small products are not worth waking the team (same result either way) */
+    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
