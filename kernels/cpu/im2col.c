@@ -1,0 +1,53 @@
+/* im2col / col2im for stride-1 convolution with zero padding (shared by the
+ * three conv2d ops). For one sample img [C][H][W] and K x K filters:
+ *   col [C*K*K][OH*OW], col[(c*K + ky)*K + kx][y*OW + x] = img[c][y+ky-pad][x+kx-pad]
+ * (0 outside the image), so that conv = w[OC][C*K*K] @ col. */
+#include "cpu_ops.h"
+
+#include <string.h>
+
+void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad) {
+    int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
+    for (int c = 0; c < C; c++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                float *row = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+                /* output x whose input column x+kx-pad lies inside [0, W) */
+                int x0 = pad - kx > 0 ? pad - kx : 0, x1 = W + pad - kx < OW ? W + pad - kx : OW;
+                for (int y = 0; y < OH; y++) {
+                    float *dst = row + (size_t)y * OW;
+                    int iy = y + ky - pad;
+                    if (iy < 0 || iy >= H || x1 <= x0) {
+                        memset(dst, 0, sizeof(float) * (size_t)OW);
+                        continue;
+                    }
+                    const float *src = img + ((size_t)c * H + iy) * W + (x0 + kx - pad);
+                    if (x0 > 0) memset(dst, 0, sizeof(float) * (size_t)x0);
+                    memcpy(dst + x0, src, sizeof(float) * (size_t)(x1 - x0));
+                    if (x1 < OW) memset(dst + x1, 0, sizeof(float) * (size_t)(OW - x1));
+                }
+            }
+}
+
+/* The adjoint, as a gather: img[c][iy][ix] = sum over (ky, kx), in that order,
+ * of col[(c*K + ky)*K + kx][(iy-ky+pad)*OW + (ix-kx+pad)] where that output
+ * position exists. Each image element is written once (no scatter). */
+void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad) {
+    int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
+    for (int c = 0; c < C; c++) {
+        float *plane = img + (size_t)c * H * W;
+        memset(plane, 0, sizeof(float) * (size_t)H * W);
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++) {
+                const float *row = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+                int x0 = pad - kx > 0 ? pad - kx : 0, x1 = W + pad - kx < OW ? W + pad - kx : OW;
+                for (int y = 0; y < OH; y++) {
+                    int iy = y + ky - pad;
+                    if (iy < 0 || iy >= H) continue;
+                    float *dst = plane + (size_t)iy * W + (x0 + kx - pad);
+                    const float *src = row + (size_t)y * OW;
+                    for (int x = x0; x < x1; x++) dst[x - x0] += src[x];
+                }
+            }
+    }
+}
