@@ -173,6 +173,8 @@ $(BUILD)/obj/%.o: %.c
 
 # The SGEMM micro-kernel's multiply-adds are fused where the ISA has FMA.
 $(BUILD)/obj/kernels/cpu/sgemm.o: CFLAGS_ALL += -ffp-contract=fast
+# Adam's sqrtf vectorises once it need not set errno (its argument is never negative).
+$(BUILD)/obj/kernels/cpu/adam.o: CFLAGS_ALL += -fno-math-errno
 
 $(BUILD)/libdmz.a: $(LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
