@@ -18,6 +18,7 @@ static const shape shapes[] = {
     {"cnn fc1 fwd   (100x3136 @ 3136x1024)", 100, 1024, 3136, 0, 0},
     {"cnn fc1 dW    (3136x100 @ 100x1024)", 3136, 1024, 100, 1, 0},
     {"cnn fc1 dX    (100x1024 @ 1024x3136^T)", 100, 3136, 1024, 0, 1},
+    {"cnn fc1 dX shape, B not transposed", 100, 3136, 1024, 0, 0},
     {"cnn conv2 fwd (64x800 @ 800x196)/sample", 64, 196, 800, 0, 0},
     {"cnn conv2 dW  (64x196 @ 196x800^T)/sample", 64, 800, 196, 0, 1},
     {"cnn conv2 dX  (800x64^T @ 64x196)/sample", 800, 196, 64, 1, 0},

@@ -67,11 +67,18 @@ static void check_sgemm(int M, int N, int K, int at, int bt, int acc, uint64_t s
                 for (int k = 0; k < K; k++) s += (double)a[i * ars + k * acs] * b[k * brs + j * bcs];
             want[i * ldc + j] = s;
         }
+    float *c2 = malloc(sizeof(float) * M * ldc);
+    memcpy(c2, c, sizeof(float) * M * ldc);
     cpu_sgemm(M, N, K, a, ars, acs, b, brs, bcs, c, ldc, acc);
     char what[96];
     snprintf(what, sizeof what, "sgemm M=%d N=%d K=%d at=%d bt=%d acc=%d", M, N, K, at, bt, acc);
     assert_int_equal(count_mismatches(what, c, want, (size_t)M * ldc, 1e-5 * sqrt(K + 1.0), 1e-5), 0);
-    free(a), free(b), free(c), free(want);
+    /* A packed once beforehand: the same bits */
+    float *packed = malloc(sizeof(float) * (cpu_sgemm_packed_a_floats(M, K) + 1));
+    cpu_sgemm_pack_a(M, K, a, ars, acs, packed);
+    cpu_sgemm_packed(M, N, K, packed, b, brs, bcs, c2, ldc, acc);
+    assert_memory_equal(c, c2, sizeof(float) * M * ldc);
+    free(a), free(b), free(c), free(c2), free(packed), free(want);
 }
 
 static void test_sgemm_odd_sizes(void **state) {

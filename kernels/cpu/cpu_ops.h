@@ -18,6 +18,13 @@ void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_
 void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
 float *cpu_sgemm_pack_buffer(void);
+/* For many products with one A (a convolution's weights, one product per
+ * sample): pack A once into cpu_sgemm_packed_a_floats(M, K) floats, then
+ * cpu_sgemm_packed is cpu_sgemm with that A (the same bits). */
+size_t cpu_sgemm_packed_a_floats(int M, int K);
+void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, float *packed);
+void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
+                      float *c, ptrdiff_t ldc, int accumulate);
 
 void cpu_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
 void cpu_dense_forward(float *out, const float *inp, const float *w, const float *bias,
@@ -37,6 +44,7 @@ void cpu_count_correct(float *out, const float *probs, const int32_t *labels, in
 void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad);
 void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);
+size_t cpu_conv2d_packed_w_floats(dmz_conv_shape s); /* where the im2col slots start in it */
 void cpu_conv2d_forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
                         float *work);
 void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);

@@ -90,7 +90,15 @@ typedef struct gemm_args {
     float *c;
     ptrdiff_t ldc;
     int acc;
+    const float *a_packed; /* A already in cpu_sgemm_pack_a's layout, or NULL */
 } gemm_args;
+
+/* K in equal slices of at most KC (800 = 4 x 200, not 3 x 256 + 32): a
+ * function of K alone, so the summation order stays fixed. */
+static int slice_len(int K) {
+    int slices = (K + KC - 1) / KC;
+    return slices ? (K + slices - 1) / slices : 1;
+}
 
 /* A rows [i0, i0+MR) x k [p0, p0+kc) into ap[kc][MR], zero past row `rows`. */
 static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap) {
@@ -113,9 +121,18 @@ static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, f
 static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, float *bp) {
     const float *src = g->b + (ptrdiff_t)p0 * g->b_rs + (ptrdiff_t)j0 * g->b_cs;
     if (g->b_cs == 1) { /* row-major B: NR values of one k lie together */
+        if (cols == NR) {
+            for (int k = 0; k < kc; k++) {
+                const float *row = src + k * g->b_rs;
+                store8(bp + k * NR, load8(row));
+                store8(bp + k * NR + 8, load8(row + 8));
+            }
+            return;
+        }
         for (int k = 0; k < kc; k++) {
             float *dst = bp + k * NR;
-            memcpy(dst, src + k * g->b_rs, (size_t)cols * sizeof(float));
+            const float *row = src + k * g->b_rs;
+            for (int j = 0; j < cols; j++) dst[j] = row[j];
             for (int j = cols; j < NR; j++) dst[j] = 0.0f;
         }
         return;
@@ -141,18 +158,22 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
     }
     for (int jc = n0; jc < n1; jc += NC) {
         int nc = min_int(n1 - jc, NC), n_jr = (nc + NR - 1) / NR;
-        for (int pc = 0; pc < g->K; pc += KC) {
-            int kc = min_int(g->K - pc, KC), acc = g->acc || pc > 0;
+        int kc_even = slice_len(g->K), m_pad = (g->M + MR - 1) / MR * MR;
+        for (int pc = 0; pc < g->K; pc += kc_even) {
+            int kc = min_int(g->K - pc, kc_even), acc = g->acc || pc > 0;
             for (int jr = 0; jr < n_jr; jr++)
                 pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), bp + (size_t)jr * kc * NR);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
-                for (int ir = 0; ir < n_ir; ir++)
-                    pack_a_strip(g, ic + ir * MR, min_int(mc - ir * MR, MR), pc, kc, ap + (size_t)ir * kc * MR);
+                /* the slice at pc holds kc x m_pad floats; strips of MR rows in it */
+                const float *ablk = g->a_packed ? g->a_packed + (size_t)pc * m_pad + (size_t)ic * kc : ap;
+                if (!g->a_packed)
+                    for (int ir = 0; ir < n_ir; ir++)
+                        pack_a_strip(g, ic + ir * MR, min_int(mc - ir * MR, MR), pc, kc, ap + (size_t)ir * kc * MR);
                 for (int jr = 0; jr < n_jr; jr++)
                     for (int ir = 0; ir < n_ir; ir++) {
                         int i0 = ic + ir * MR, j0 = jc + jr * NR;
-                        micro_kernel(kc, ap + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
+                        micro_kernel(kc, ablk + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
                                      g->c + i0 * g->ldc + j0, g->ldc, min_int(m1 - i0, MR), min_int(n1 - j0, NR),
                                      acc);
                     }
@@ -175,6 +196,27 @@ static void gemm_part(const gemm_args *g, int part, int parts) {
     else gemm_block(g, lo, hi, 0, g->N, cpu_sgemm_pack_buffer());
 }
 
+size_t cpu_sgemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)K; }
+
+void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, float *packed) {
+    gemm_args g = {.M = M, .K = K, .a = a, .a_rs = a_rs, .a_cs = a_cs};
+    int kc_even = slice_len(K), m_pad = (M + MR - 1) / MR * MR;
+    for (int pc = 0; pc < K; pc += kc_even) {
+        int kc = min_int(K - pc, kc_even);
+        for (int i0 = 0; i0 < M; i0 += MR)
+            pack_a_strip(&g, i0, min_int(M - i0, MR), pc, kc, packed + (size_t)pc * m_pad + (size_t)i0 * kc);
+    }
+}
+
+void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
+                      float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, NULL, 0, 0, b, b_rs, b_cs, c, ldc, accumulate, packed_a};
+    if (M <= 0 || N <= 0) return;
+    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
 float *cpu_sgemm_pack_buffer(void) {
     static _Thread_local float *pack;
     if (!pack) {
@@ -186,14 +228,14 @@ float *cpu_sgemm_pack_buffer(void) {
 
 void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate};
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL};
     if (M <= 0 || N <= 0) return;
     gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate};
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL};
     if (M <= 0 || N <= 0) return;
     /* small products are not worth waking the team (same result either way) */
     int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
