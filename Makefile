@@ -5,7 +5,7 @@
 #   make bench      ... and run the paper's experiment, then draw its figures
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
-#   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
+#   make bench-peer the paper's TensorFlow program (mlp and cnn) and PyTorch beside dmzbench
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
 #           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, V=1,
@@ -233,12 +233,25 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/paper.sh $(BIN) $(BENCH_ARGS)
 
-# PyTorch (Debian's python3-torch) as a peer on the same model, side by side, as ratios.
-PEER_PACKAGES := python3-torch python3-pandas
+# Peers on the same models, side by side, as ratios (development-time only):
+#  - the paper's own program: TensorFlow's dist_mnist in tf.compat.v1 graph mode with a
+#    feed_dict per step, and the same program with the cnn (bench/peers/tf_dist_mnist.py),
+#    on tensorflow-cpu from PyPI, installed on first use into TF_VENV (outside the build);
+#  - Debian's PyTorch (python3-torch, a generic BLAS: a weak peer) on the mlp.
+PEER_PACKAGES := python3-torch python3-pandas python3-venv
 PEER_ARGS ?= --data emnist-balanced --steps 2000 --repeat 3
+TF_PEER_ARGS ?= --cnn-steps 50
+TF_VENV ?= $(HOME)/.cache/dmzbench/tf-venv
+TF_PIP_SPEC ?= tensorflow-cpu==2.21.0
+$(TF_VENV)/.installed:
+	@echo "bench-peer: installing $(TF_PIP_SPEC) from PyPI into $(TF_VENV) (a development-time peer, not a dependency)"
+	@python3 -m venv $(TF_VENV) && $(TF_VENV)/bin/pip install -q --upgrade pip && \
+	  $(TF_VENV)/bin/pip install -q "$(TF_PIP_SPEC)" && touch $@
 bench-peer: deps
 	@$(MAKE) --no-print-directory DEB_PACKAGES="$(PEER_PACKAGES)" deps
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory $(TF_VENV)/.installed
+	@$(TF_VENV)/bin/python bench/peers/tf_dist_mnist.py --dmzbench $(BIN) $(PEER_ARGS) $(TF_PEER_ARGS)
 	@/usr/bin/python3 bench/peers/pytorch_mlp.py --dmzbench $(BIN) $(PEER_ARGS)
 
 bench-data: deps
