@@ -42,6 +42,9 @@ void cpu_count_correct(float *out, const float *probs, const int32_t *labels, in
 /* convolution (NCHW, filters [OC][C][K][K], stride 1) and 2x2 max pooling */
 #define CPU_CONV_SLOTS 8 /* samples im2col'd at once: the workspace holds this many */
 void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad);
+void cpu_im2col_rows(float *col, const float *img, int C, int H, int W, int K, int pad, int r0, int r1);
+/* Threads the conv ops use: at most one per workspace slot. */
+int cpu_conv2d_threads(dmz_conv_shape s);
 void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);
 size_t cpu_conv2d_packed_w_floats(dmz_conv_shape s); /* where the im2col slots start in it */

@@ -6,13 +6,18 @@
 
 #include <string.h>
 
-/* Rows are short (14 or 28 floats for the cnn): plain loops, no memcpy calls. */
 void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad) {
+    cpu_im2col_rows(col, img, C, H, W, K, pad, 0, C * K * K);
+}
+
+/* Rows [r0, r1) of col into col[0 .. r1-r0). Rows are short (14 or 28 floats
+ * for the cnn): plain loops, no memcpy calls. */
+void cpu_im2col_rows(float *col, const float *img, int C, int H, int W, int K, int pad, int r0, int r1) {
     int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
-    for (int c = 0; c < C; c++)
-        for (int ky = 0; ky < K; ky++)
-            for (int kx = 0; kx < K; kx++) {
-                float *row = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
+    (void)C;
+    for (int r = r0; r < r1; r++) {
+                int c = r / (K * K), ky = r / K % K, kx = r % K;
+                float *row = col + (size_t)(r - r0) * OH * OW;
                 /* output x whose input column x+kx-pad lies inside [0, W) */
                 int x0 = pad - kx > 0 ? pad - kx : 0, x1 = W + pad - kx < OW ? W + pad - kx : OW;
                 if (x1 < x0) x1 = x0;
@@ -28,7 +33,7 @@ void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pa
                     for (int x = x0; x < x1; x++) dst[x] = src[x];
                     for (int x = x1; x < OW; x++) dst[x] = 0.0f;
                 }
-            }
+    }
 }
 
 /* The adjoint, as a gather: img[c][iy][ix] = sum over (ky, kx), in that order,
