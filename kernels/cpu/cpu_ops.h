@@ -18,6 +18,11 @@ void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_
 void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
 float *cpu_sgemm_pack_buffer(void);
+/* cpu_sgemm for a sparse A (input pixels, ReLU outputs): the k at which all
+ * rows of a 6-row strip of A are zero are skipped (they add exactly zero, as
+ * the old dense loop's `if (x == 0) continue` did). */
+void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                        ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
 /* For many products with one A (a convolution's weights, one product per
  * sample): pack A once into cpu_sgemm_packed_a_floats(M, K) floats, then
  * cpu_sgemm_packed is cpu_sgemm with that A (the same bits). */

@@ -13,7 +13,7 @@ void cpu_dense_forward(float *out, const float *inp, const float *w, const float
         else memset(row, 0, sizeof(float) * (size_t)OC);
     }
     /* out[b][o] += sum_c inp[b][c] w[c][o] */
-    cpu_sgemm(B, OC, C, inp, C, 1, w, OC, 1, out, OC, 1);
+    cpu_sgemm_sparse_a(B, OC, C, inp, C, 1, w, OC, 1, out, OC, 1); /* pixels and ReLU outputs: many zeros */
 }
 
 /* Column sums in batch order: one thread, the reference order. */
@@ -28,7 +28,7 @@ static void dense_backward_bias(float *dbias, const float *dout, int B, int OC) 
 void cpu_dense_backward(float *dinp, float *dw, float *dbias, const float *dout,
                         const float *inp, const float *w, int B, int C, int OC) {
     /* dw[c][o] = sum_b inp[b][c] dout[b][o]: A = inp^T */
-    cpu_sgemm(C, OC, B, inp, 1, C, dout, OC, 1, dw, OC, 0);
+    cpu_sgemm_sparse_a(C, OC, B, inp, 1, C, dout, OC, 1, dw, OC, 0);
     if (dbias) dense_backward_bias(dbias, dout, B, OC);
     /* dinp[b][c] = sum_o dout[b][o] w[c][o]: B = w^T */
     if (dinp) cpu_sgemm(B, C, OC, dout, OC, 1, w, 1, OC, dinp, C, 0);

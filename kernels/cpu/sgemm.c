@@ -30,7 +30,7 @@
 #define KC 256
 #define MC 120 /* a multiple of MR; the mlp's batch of 100 is one block */
 #define NC 2048
-#define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC)
+#define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC + (size_t)MC / MR * KC) /* A, B, A's k lists */
 
 typedef float v8 __attribute__((vector_size(32)));
 
@@ -43,23 +43,31 @@ static inline v8 load8(const float *p) {
 static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
 
 /* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + ap^T bp over kc steps.
- * ap: kc x MR (packed A strip), bp: kc x NR (packed B strip), zero-padded. */
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, float *restrict c,
-                         ptrdiff_t ldc, int mr, int nr, int acc) {
+ * ap: kc x MR (packed A strip), bp: kc x NR (packed B strip), zero-padded.
+ * With kidx, ap holds only the kc steps listed there (the others were zero in
+ * every row of the strip) and B's rows are picked by index. */
+#define MK_STEP(brow)                                        \
+    do {                                                     \
+        v8 b0 = load8(brow), b1 = load8((brow) + 8);         \
+        float a;                                             \
+        a = ap[0], c0a += a * b0, c0b += a * b1;             \
+        a = ap[1], c1a += a * b0, c1b += a * b1;             \
+        a = ap[2], c2a += a * b0, c2b += a * b1;             \
+        a = ap[3], c3a += a * b0, c3b += a * b1;             \
+        a = ap[4], c4a += a * b0, c4b += a * b1;             \
+        a = ap[5], c5a += a * b0, c5b += a * b1;             \
+        ap += MR;                                            \
+    } while (0)
+
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, const int *restrict kidx,
+                         float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
     v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
     bp = __builtin_assume_aligned(bp, 64);
-    for (int k = 0; k < kc; k++) {
-        v8 b0 = load8(bp), b1 = load8(bp + 8);
-        float a;
-        a = ap[0], c0a += a * b0, c0b += a * b1;
-        a = ap[1], c1a += a * b0, c1b += a * b1;
-        a = ap[2], c2a += a * b0, c2b += a * b1;
-        a = ap[3], c3a += a * b0, c3b += a * b1;
-        a = ap[4], c4a += a * b0, c4b += a * b1;
-        a = ap[5], c5a += a * b0, c5b += a * b1;
-        ap += MR;
-        bp += NR;
+    if (kidx) {
+        for (int t = 0; t < kc; t++) MK_STEP(bp + kidx[t] * NR);
+    } else {
+        for (int k = 0; k < kc; k++, bp += NR) MK_STEP(bp);
     }
     v8 r[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
     if (mr == MR && nr == NR) {
@@ -91,6 +99,7 @@ typedef struct gemm_args {
     ptrdiff_t ldc;
     int acc;
     const float *a_packed; /* A already in cpu_sgemm_pack_a's layout, or NULL */
+    int skip_zero_a;       /* drop the k at which a whole strip of A is zero */
 } gemm_args;
 
 /* K in equal slices of at most KC (800 = 4 x 200, not 3 x 256 + 32): a
@@ -115,6 +124,26 @@ static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, f
         }
         for (int k = 0; k < kc; k++) ap[k * MR + i] = src[i * g->a_rs + k * g->a_cs];
     }
+}
+
+/* pack_a_strip keeping only the k at which some row is non-zero: their
+ * indices into kidx; returns how many. Which k drop depends only on A and the
+ * strip (fixed by the shapes), and a dropped step adds exactly zero. */
+static int pack_a_strip_sparse(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap, int *kidx) {
+    const float *src = g->a + (ptrdiff_t)i0 * g->a_rs + (ptrdiff_t)p0 * g->a_cs;
+    int n = 0;
+    for (int k = 0; k < kc; k++) {
+        float v[MR];
+        int nz = 0;
+        for (int i = 0; i < MR; i++) {
+            v[i] = i < rows ? src[i * g->a_rs + k * g->a_cs] : 0.0f;
+            nz |= v[i] != 0.0f;
+        }
+        if (!nz) continue;
+        for (int i = 0; i < MR; i++) ap[n * MR + i] = v[i];
+        kidx[n++] = k;
+    }
+    return n;
 }
 
 /* B k [p0, p0+kc) x columns [j0, j0+NR) into bp[kc][NR], zero past column `cols`. */
@@ -151,6 +180,8 @@ static int min_int(int a, int b) { return a < b ? a : b; }
 /* C rows [m0, m1) x columns [n0, n1), by one thread with its own pack buffer. */
 static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float *pack) {
     float *ap = pack, *bp = pack + (size_t)MC * KC;
+    int *kidx = (int *)(bp + (size_t)KC * NC), nk[MC / MR];
+    int sparse = g->skip_zero_a && !g->a_packed;
     if (g->K == 0) {
         if (!g->acc)
             for (int i = m0; i < m1; i++) memset(g->c + i * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
@@ -167,15 +198,18 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
                 int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
                 /* the slice at pc holds kc x m_pad floats; strips of MR rows in it */
                 const float *ablk = g->a_packed ? g->a_packed + (size_t)pc * m_pad + (size_t)ic * kc : ap;
-                if (!g->a_packed)
-                    for (int ir = 0; ir < n_ir; ir++)
-                        pack_a_strip(g, ic + ir * MR, min_int(mc - ir * MR, MR), pc, kc, ap + (size_t)ir * kc * MR);
+                for (int ir = 0; !g->a_packed && ir < n_ir; ir++) {
+                    int i0 = ic + ir * MR, rows = min_int(mc - ir * MR, MR);
+                    float *dst = ap + (size_t)ir * kc * MR;
+                    if (sparse) nk[ir] = pack_a_strip_sparse(g, i0, rows, pc, kc, dst, kidx + (size_t)ir * KC);
+                    else pack_a_strip(g, i0, rows, pc, kc, dst);
+                }
                 for (int jr = 0; jr < n_jr; jr++)
                     for (int ir = 0; ir < n_ir; ir++) {
                         int i0 = ic + ir * MR, j0 = jc + jr * NR;
-                        micro_kernel(kc, ablk + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
-                                     g->c + i0 * g->ldc + j0, g->ldc, min_int(m1 - i0, MR), min_int(n1 - j0, NR),
-                                     acc);
+                        micro_kernel(sparse ? nk[ir] : kc, ablk + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
+                                     sparse ? kidx + (size_t)ir * KC : NULL, g->c + i0 * g->ldc + j0, g->ldc,
+                                     min_int(m1 - i0, MR), min_int(n1 - j0, NR), acc);
                     }
             }
         }
@@ -210,7 +244,7 @@ void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_
 
 void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
                       float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, NULL, 0, 0, b, b_rs, b_cs, c, ldc, accumulate, packed_a};
+    gemm_args g = {M, N, K, NULL, 0, 0, b, b_rs, b_cs, c, ldc, accumulate, packed_a, 0};
     if (M <= 0 || N <= 0) return;
     int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
 #pragma omp parallel if (parallel)
@@ -228,16 +262,25 @@ float *cpu_sgemm_pack_buffer(void) {
 
 void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL};
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0};
     if (M <= 0 || N <= 0) return;
     gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL};
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0};
     if (M <= 0 || N <= 0) return;
     /* small products are not worth waking the team (same result either way) */
+    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
+void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                        ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 1};
+    if (M <= 0 || N <= 0) return;
     int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
 #pragma omp parallel if (parallel)
     gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
