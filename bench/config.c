@@ -28,7 +28,7 @@ void dmz_train_usage(void) {
           "  --mode single|sync|async-ps       (default single)\n"
           "  --steps N                measured training steps per repetition (default 2000)\n"
           "  --batch N                batch size (default 100)\n"
-          "  --lr X                   Adam learning rate (default 0.01 for the mlp, 1e-4 for the cnn)\n"
+          "  --lr X                   Adam learning rate (default 0.01 for the mlp, 1e-3 for the cnn)\n"
           "  --seed N                 initialisation and data-order seed (default 1)\n"
           "  --repeat N               repetitions (default 2)\n"
           "  --warmup N               warm-up steps, timed apart and discarded (default 10)\n"

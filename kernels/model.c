@@ -58,7 +58,7 @@ void dmz_model_config_default(dmz_model_config *cfg, const char *kind, int class
     cfg->max_batch = max_batch;
 }
 
-float dmz_model_default_lr(const char *kind) { return kind && strcmp(kind, "cnn") == 0 ? 1e-4f : 0.01f; }
+float dmz_model_default_lr(const char *kind) { return kind && strcmp(kind, "cnn") == 0 ? 1e-3f : 0.01f; }
 
 static size_t size_out(const layer *l) { return (size_t)l->oc * l->oh * l->ow; }
 

@@ -339,7 +339,7 @@ static void test_cnn_shapes_and_init(void **state) {
     assert_true(maxabs <= 0.2 + 1e-6);
     for (size_t i = 32 * 25; i < conv1; i++) assert_float_equal(p[i], 0.1f, 0); /* biases 0.1 */
     assert_float_equal(p[n - 1], 0.1f, 0);
-    assert_float_equal(dmz_model_default_lr("cnn"), 1e-4f, 0);
+    assert_float_equal(dmz_model_default_lr("cnn"), 1e-3f, 0);
     assert_float_equal(dmz_model_default_lr("mlp"), 0.01f, 0);
     free(p);
     dmz_model_destroy(m);

@@ -16,7 +16,7 @@ normal init (1/28, 1/sqrt(100)), zero biases, next_batch-style epoch shuffling.
 cnn: the same program with the model dmzbench calls "cnn" (TensorFlow's Deep MNIST
 network without dropout): conv 5x5x32 SAME + ReLU, maxpool 2x2, conv 5x5x64 +
 ReLU, maxpool 2x2, dense 3136->1024 + ReLU, dense 1024->C, the same summed clipped
-cross-entropy, Adam 1e-4, truncated normal 0.1, biases 0.1 (NHWC, TF's own layout).
+cross-entropy, Adam 1e-3 (dmzbench's cnn default), truncated normal 0.1, biases 0.1 (NHWC, TF's own layout).
 
 Each repetition runs dmzbench and then TensorFlow, one after the other, so that
 both see the same load on a shared machine. Warm-up steps are timed apart and
@@ -179,7 +179,7 @@ def main():
     rows, data, meta, run_dir = [], None, None, None
     for model in args.models.split(","):
         steps = args.steps if model == "mlp" else args.cnn_steps
-        lr = 0.01 if model == "mlp" else 1e-4
+        lr = 0.01 if model == "mlp" else 1e-3
         for rep in range(args.repeat):
             run_dir, meta, ours = run_dmzbench(args, model, steps, rep)
             if data is None:
