@@ -7,7 +7,7 @@
  *         for each MR x NR tile of the block: the micro-kernel (accumulators in registers)
  *
  * The micro-kernel is written with GCC vector types (8 floats, one AVX
- * register; two SSE registers under PORTABLE=1) so that gcc emits packed
+ * register; 4 floats and 6 x 8 tiles without AVX, PORTABLE=1) so that gcc emits packed
  * multiply-adds: 6 x 16 accumulators = 12 ymm registers, 2 loads of B and 6
  * broadcasts of A per step of k. This file is compiled with -ffp-contract=fast
  * (Makefile), so on an FMA machine each step is a fused multiply-add.
@@ -26,21 +26,27 @@
 #include <string.h>
 
 #define MR 6
-#define NR 16
+#ifdef __AVX__
+#define VW 8 /* floats per vector register: AVX ymm */
+#else
+#define VW 4 /* SSE xmm (PORTABLE=1): 6 x 8 tiles, 12 accumulators still fit 16 registers */
+#endif
+#define NR (2 * VW)
 #define KC 256
 #define MC 120 /* a multiple of MR; the mlp's batch of 100 is one block */
 #define NC 2048
 #define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC + (size_t)MC / MR * KC) /* A, B, A's k lists */
 
-typedef float v8 __attribute__((vector_size(32)));
+typedef float v8 __attribute__((vector_size(VW * sizeof(float))));
 
-static inline v8 load8(const float *p) {
-    v8 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
+/* Unaligned 8-float load and store. Macros, not functions: a function taking or
+ * returning a 32-byte vector has no ABI without AVX (gcc -Wpsabi, PORTABLE=1). */
+#define load8(p) ({ v8 v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store8(p, v)                      \
+    do {                                  \
+        v8 s_ = (v);                      \
+        memcpy((p), &s_, sizeof s_);      \
+    } while (0)
 
 /* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + ap^T bp over kc steps.
  * ap: kc x MR (packed A strip), bp: kc x NR (packed B strip), zero-padded.
@@ -48,7 +54,7 @@ static inline void store8(float *p, v8 v) { memcpy(p, &v, sizeof v); }
  * every row of the strip) and B's rows are picked by index. */
 #define MK_STEP(brow)                                        \
     do {                                                     \
-        v8 b0 = load8(brow), b1 = load8((brow) + 8);         \
+        v8 b0 = load8(brow), b1 = load8((brow) + VW);        \
         float a;                                             \
         a = ap[0], c0a += a * b0, c0b += a * b1;             \
         a = ap[1], c1a += a * b0, c1b += a * b1;             \
@@ -63,7 +69,7 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
                          float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
     v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
-    bp = __builtin_assume_aligned(bp, 64);
+    bp = __builtin_assume_aligned(bp, VW * sizeof(float));
     if (kidx) {
         for (int t = 0; t < kc; t++) MK_STEP(bp + kidx[t] * NR);
     } else {
@@ -75,10 +81,10 @@ static void micro_kernel(int kc, const float *restrict ap, const float *restrict
             float *ci = c + i * ldc;
             if (acc) {
                 store8(ci, load8(ci) + r[i][0]);
-                store8(ci + 8, load8(ci + 8) + r[i][1]);
+                store8(ci + VW, load8(ci + VW) + r[i][1]);
             } else {
                 store8(ci, r[i][0]);
-                store8(ci + 8, r[i][1]);
+                store8(ci + VW, r[i][1]);
             }
         }
         return;
@@ -154,7 +160,7 @@ static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, f
             for (int k = 0; k < kc; k++) {
                 const float *row = src + k * g->b_rs;
                 store8(bp + k * NR, load8(row));
-                store8(bp + k * NR + 8, load8(row + 8));
+                store8(bp + k * NR + VW, load8(row + VW));
             }
             return;
         }
