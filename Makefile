@@ -8,11 +8,12 @@
 #   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
 #   make gpu-bundle / check-gpu  a folder that validates a GPU machine in one call, one verdict file
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
-#   make bench-peer the same model in PyTorch beside dmzbench's cpu backend
+#   make bench-peer the paper's TensorFlow program (mlp and cnn) and PyTorch beside dmzbench
 #   make fuzz       libFuzzer on every reader (tests/fuzz/, clang), FUZZ_SECONDS in all
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
-#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1.
+#           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1,
+#           PORTABLE=1 (baseline x86-64 instead of -march=native, in build-portable/).
 # CUDA: with nvcc, kernels/cuda/*.cu are built for the GPU (the "cuda" backend);
 # with or without it, they are also built for the CPU emulator and tested.
 
@@ -49,7 +50,8 @@ deps:
 # ---------------------------------------------------------------- configuration
 SAN ?=
 RACE ?=
-BUILD ?= $(if $(SAN),build-san,$(if $(RACE),build-race,build))
+PORTABLE ?=
+BUILD ?= $(if $(SAN),build-san,$(if $(RACE),build-race,$(if $(PORTABLE),build-portable,build)))
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 # libcsv ships no .pc file: it is linked by name.
@@ -60,9 +62,15 @@ comma := ,
 CSTD := -std=c11 -D_GNU_SOURCE
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT  := -O3 -g
-CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) -fopenmp -I. \
+# Vector ISA: the host's (-march=native, e.g. AVX2+FMA) unless PORTABLE=1, which
+# keeps the compiler's default target (baseline x86-64: SSE2) in build-portable/.
+ARCH_FLAGS := $(if $(PORTABLE),,-march=native)
+NATIVE_MARCH := $(if $(PORTABLE),,$(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '$$1 == "-march=" {print $$2; exit}'))
+CFG_ARCH := $(if $(PORTABLE),compiler default (PORTABLE=1: baseline$(comma) no -march),-march=native$(if $(NATIVE_MARCH), (= $(NATIVE_MARCH)))$(comma) PORTABLE=1 for baseline x86-64)
+CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(ARCH_FLAGS) -fopenmp -I. \
               $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
-              -DDMZ_GIT_REV=\"$(GIT_REV)\" -DDMZ_SOURCE_DIR=\"$(CURDIR)\"
+              -DDMZ_GIT_REV=\"$(GIT_REV)\" -DDMZ_SOURCE_DIR=\"$(CURDIR)\" \
+              '-DDMZ_ARCH_FLAGS="$(if $(ARCH_FLAGS),$(ARCH_FLAGS),none (PORTABLE=1))"' '-DDMZ_NATIVE_MARCH="$(NATIVE_MARCH)"'
 LDLIBS_ALL := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lcsv -lm -fopenmp
 SAN_FLAGS := $(if $(SAN),-fsanitize=address$(comma)undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
 CFLAGS_ALL += $(SAN_FLAGS)
@@ -106,6 +114,7 @@ config:
 	@echo "dmzbench build configuration ($(BUILD)/, git $(GIT_REV))"
 	@echo "  cc     : $(shell $(CC) --version | head -1)"
 	@echo "  openmp : yes (-fopenmp)"
+	@echo "  isa    : $(CFG_ARCH)"
 	@echo "  cuda   : $(CFG_CUDA)"
 	@echo "  cudaemu: $(CFG_CUDA_EMU)"
 	@echo "  mpi    : $(CFG_MPI)"
@@ -199,6 +208,11 @@ build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS) $(FUZZ_REPLAY_BI
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+
+# The SGEMM micro-kernel's multiply-adds are fused where the ISA has FMA.
+$(BUILD)/obj/kernels/cpu/sgemm.o: CFLAGS_ALL += -ffp-contract=fast
+# Adam's sqrtf vectorises once it need not set errno (its argument is never negative).
+$(BUILD)/obj/kernels/cpu/adam.o: CFLAGS_ALL += -fno-math-errno
 
 $(BUILD)/libdmz.a: $(LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
@@ -319,12 +333,25 @@ gpu-bundle: deps
 check-gpu: gpu-bundle
 	@$(GPU_BUNDLE)/run.sh $(BUILD)/gpu-check
 
-# PyTorch (Debian's python3-torch) as a peer on the same model, side by side, as ratios.
-PEER_PACKAGES := python3-torch python3-pandas
+# Peers on the same models, side by side, as ratios (development-time only):
+#  - the paper's own program: TensorFlow's dist_mnist in tf.compat.v1 graph mode with a
+#    feed_dict per step, and the same program with the cnn (bench/peers/tf_dist_mnist.py),
+#    on tensorflow-cpu from PyPI, installed on first use into TF_VENV (outside the build);
+#  - Debian's PyTorch (python3-torch, a generic BLAS: a weak peer) on the mlp.
+PEER_PACKAGES := python3-torch python3-pandas python3-venv
 PEER_ARGS ?= --data emnist-balanced --steps 2000 --repeat 3
+TF_PEER_ARGS ?= --cnn-steps 50
+TF_VENV ?= $(HOME)/.cache/dmzbench/tf-venv
+TF_PIP_SPEC ?= tensorflow-cpu==2.21.0
+$(TF_VENV)/.installed:
+	@echo "bench-peer: installing $(TF_PIP_SPEC) from PyPI into $(TF_VENV) (a development-time peer, not a dependency)"
+	@python3 -m venv $(TF_VENV) && $(TF_VENV)/bin/pip install -q --upgrade pip && \
+	  $(TF_VENV)/bin/pip install -q "$(TF_PIP_SPEC)" && touch $@
 bench-peer: deps
 	@$(MAKE) --no-print-directory DEB_PACKAGES="$(PEER_PACKAGES)" deps
 	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory $(TF_VENV)/.installed
+	@$(TF_VENV)/bin/python bench/peers/tf_dist_mnist.py --dmzbench $(BIN) $(PEER_ARGS) $(TF_PEER_ARGS)
 	@/usr/bin/python3 bench/peers/pytorch_mlp.py --dmzbench $(BIN) $(PEER_ARGS)
 
 bench-data: deps
@@ -372,7 +399,7 @@ fuzz: fuzz-build
 	@tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_NAMES)
 
 clean:
-	rm -rf build build-san build-race build-fuzz
+	rm -rf build build-san build-race build-fuzz build-portable
 
 help:
-	@sed -n '2,17p' Makefile
+	@sed -n '2,18p' Makefile

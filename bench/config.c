@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "common/dmz.h"
+#include "kernels/model.h"
 
 void dmz_train_config_default(dmz_train_config *cfg) {
     *cfg = (dmz_train_config){
@@ -19,7 +20,7 @@ void dmz_train_config_default(dmz_train_config *cfg) {
 
 void dmz_train_usage(void) {
     fputs("usage: dmzbench train [options]\n"
-          "  --model mlp|cnn          model (default mlp: the paper's 784-100-C network)\n"
+          "  --model mlp|cnn          model (default mlp: the paper's 784-100-C network; cnn: TF's Deep MNIST)\n"
           "  --data NAME|PATH         emnist-balanced (default), fashion-mnist, synthetic, or a CSV/IDX file or directory\n"
           "  --data-dir DIR           where fetched and cached data live (default $DMZBENCH_DATA_DIR or datasets/cache)\n"
           "  --no-fallback            fail when EMNIST is missing instead of using Fashion-MNIST\n"
@@ -28,7 +29,7 @@ void dmz_train_usage(void) {
           "  --mode single|sync|async-ps       (default single)\n"
           "  --steps N                measured training steps per repetition (default 2000)\n"
           "  --batch N                batch size (default 100)\n"
-          "  --lr X                   Adam learning rate (default 0.01)\n"
+          "  --lr X                   Adam learning rate (default 0.01 for the mlp, 1e-3 for the cnn)\n"
           "  --seed N                 initialisation and data-order seed (default 1)\n"
           "  --repeat N               repetitions (default 2)\n"
           "  --warmup N               warm-up steps, timed apart and discarded (default 10)\n"
@@ -171,8 +172,9 @@ int dmz_parse_rank_speed(const char *list, double *out, int max, int *count, cha
 int dmz_train_parse_args(int argc, char **argv, dmz_train_config *cfg, char *err) {
     optind = 1;
     opterr = 0;
-    int c;
+    int c, lr_given = 0;
     while ((c = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
+        lr_given |= c == 'l';
         if (c == 'h') {
             dmz_train_usage();
             return dmz_errorf(err, -1, "help");
@@ -184,5 +186,6 @@ int dmz_train_parse_args(int argc, char **argv, dmz_train_config *cfg, char *err
     }
     if (optind < argc)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "train: unexpected argument '%s'", argv[optind]);
+    if (!lr_given) cfg->lr = dmz_model_default_lr(cfg->model);
     return DMZ_OK;
 }

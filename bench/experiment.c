@@ -88,8 +88,8 @@ static int check_supported(const dmz_train_config *cfg, const dmz_backend **be, 
         return dmz_errorf(err, DMZ_EXIT_USAGE,
                           "--name '%.40s%s': a run directory name needs 1 to 128 characters and no '/'", cfg->name,
                           strlen(cfg->name) > 40 ? "..." : "");
-    if (strcmp(cfg->model, "mlp") != 0)
-        return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s: not built yet; use --model mlp", cfg->model);
+    if (strcmp(cfg->model, "mlp") != 0 && strcmp(cfg->model, "cnn") != 0)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s: unknown model (known: mlp, cnn)", cfg->model);
     *be = dmz_backend_get(cfg->backend, err);
     return *be ? DMZ_OK : DMZ_EXIT_USAGE;
 }

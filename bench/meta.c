@@ -78,6 +78,43 @@ static cJSON *environment_allowlist(void) {
     return env;
 }
 
+#ifndef DMZ_ARCH_FLAGS
+#define DMZ_ARCH_FLAGS "unknown"
+#endif
+#ifndef DMZ_NATIVE_MARCH
+#define DMZ_NATIVE_MARCH ""
+#endif
+
+/* The vector ISA the cpu backend was compiled for: the Makefile's flag
+ * (-march=native, or none under PORTABLE=1), what native meant on the build
+ * host, and the extensions the compiler then enabled. */
+static void add_isa(cJSON *build) {
+    cJSON_AddStringToObject(build, "arch_flags", DMZ_ARCH_FLAGS);
+    if (DMZ_NATIVE_MARCH[0]) cJSON_AddStringToObject(build, "march", DMZ_NATIVE_MARCH);
+    cJSON_AddStringToObject(build, "isa", ""
+#if defined(__AVX512F__)
+                            "avx512f "
+#endif
+#if defined(__AVX2__)
+                            "avx2 "
+#elif defined(__AVX__)
+                            "avx "
+#endif
+#if defined(__FMA__)
+                            "fma "
+#endif
+#if defined(__SSE4_2__)
+                            "sse4.2 "
+#endif
+#if defined(__SSE2__)
+                            "sse2"
+#endif
+#if defined(__aarch64__)
+                            "aarch64 neon"
+#endif
+    );
+}
+
 static cJSON *config_json(const dmz_train_config *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model", c->model);
@@ -158,6 +195,7 @@ cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const 
     cJSON *build = cJSON_AddObjectToObject(m, "build");
     cJSON_AddStringToObject(build, "version", DMZ_VERSION);
     cJSON_AddStringToObject(build, "git_revision", DMZ_GIT_REV);
+    add_isa(build);
 #ifdef DMZ_HAVE_CUDA
     cJSON_AddStringToObject(build, "cuda", "nvcc " DMZ_NVCC_VERSION ", CUDA_ARCH " DMZ_CUDA_ARCH);
 #else

@@ -10,6 +10,14 @@
  * Shapes. Tensors are plain row-major float buffers; each op takes its
  * dimensions as arguments (B batch, C input features, OC output features, V
  * classes). Dense weights are stored [C][OC] (TensorFlow's layout): out = inp @ w + b.
+ * Images are NCHW: [B][C][H][W]; convolution filters [OC][C][K][K] (PyTorch's
+ * layout, not TensorFlow's HWIO); a flattened NCHW sample is its C*H*W floats
+ * in that order.
+ *
+ * Scratch. An op that needs scratch memory takes it as `work`, a backend
+ * buffer the caller (the model) allocates once, of the size the backend's
+ * matching `*_workspace` function returns for that shape (it may be 0). Ops
+ * never allocate per call.
  *
  * Every op of every backend is tested against the cpu backend, and the cpu
  * backend against finite differences (tests/test_ops.c). */
@@ -26,6 +34,20 @@ typedef struct dmz_adam_params {
     float lr, beta1, beta2, eps;
     int t; /* 1-based step number, for the bias correction */
 } dmz_adam_params;
+
+/* A convolution's shape: stride 1, dilation 1, `pad` zeros on every side.
+ *   inp  [B][C][H][W]     w [OC][C][K][K]     bias [OC]
+ *   out  [B][OC][OH][OW]  OH = H + 2*pad - K + 1, OW = W + 2*pad - K + 1
+ * pad = (K-1)/2 with odd K is TensorFlow's padding='SAME'. */
+typedef struct dmz_conv_shape {
+    int B, C, H, W, OC, K, pad;
+} dmz_conv_shape;
+
+static inline int dmz_conv_out_h(dmz_conv_shape s) { return s.H + 2 * s.pad - s.K + 1; }
+static inline int dmz_conv_out_w(dmz_conv_shape s) { return s.W + 2 * s.pad - s.K + 1; }
+/* 2x2 max pooling, stride 2, TensorFlow's padding='SAME': OH = ceil(H/2), an odd
+ * last row or column pools the elements it has. */
+static inline int dmz_pool_out(int n) { return (n + 1) / 2; }
 
 typedef struct dmz_backend {
     const char *name;
@@ -69,6 +91,27 @@ typedef struct dmz_backend {
      *   p -= lr * sqrt(1-b2^t)/(1-b1^t) * m / (sqrt(v) + eps) */
     void (*adam_update)(float *params, const float *grads, float *m, float *v, size_t n,
                         dmz_adam_params hp);
+
+    /* convolution and pooling (the cnn); a backend without them leaves them
+     * NULL and the model refuses the cnn on it, naming the missing op. */
+    /* Bytes of `work` the three conv2d ops need for shape s (the model keeps the
+     * largest over its layers). */
+    size_t (*conv2d_workspace)(dmz_conv_shape s);
+    /* out = conv(inp, w) + bias[oc] (cross-correlation, as every framework) */
+    void (*conv2d_forward)(float *out, const float *inp, const float *w, const float *bias,
+                           dmz_conv_shape s, float *work);
+    /* dinp [B][C][H][W] = gradient of sum(out * dout) w.r.t. inp (overwritten) */
+    void (*conv2d_backward_data)(float *dinp, const float *dout, const float *w, dmz_conv_shape s,
+                                 float *work);
+    /* dw [OC][C][K][K] and dbias [OC] (unless NULL) = gradients of sum(out * dout)
+     * w.r.t. w and bias, summed over the batch (overwritten) */
+    void (*conv2d_backward_filter)(float *dw, float *dbias, const float *dout, const float *inp,
+                                   dmz_conv_shape s, float *work);
+    /* out [B][C][OH][OW] = max over each 2x2 window of inp [B][C][H][W], OH = dmz_pool_out(H) */
+    void (*maxpool2x2_forward)(float *out, const float *inp, int B, int C, int H, int W);
+    /* dinp [B][C][H][W] (overwritten): each window's dout goes to the element of inp
+     * that was its maximum (the first in row-major order on ties), 0 elsewhere */
+    void (*maxpool2x2_backward)(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 } dmz_backend;
 
 /* The backend called `name`, or NULL with the reason in err (unknown, or not built). */

@@ -1,5 +1,8 @@
-/* The paper's mlp on any backend: dense(784->100)+ReLU -> dense(100->C) ->
- * softmax + clipped cross-entropy summed over the batch, Adam. */
+/* Models as a small layer graph on any backend (as llm.c writes GPT-2): each
+ * layer is a record (kind, shapes, offsets into the flat parameter buffer, its
+ * activation buffers); the forward pass runs the list in order, the backward
+ * pass runs it reversed. ReLU and flatten work in place on their input's
+ * buffers, so the mlp makes exactly the op calls it always made. */
 #include "model.h"
 
 #include <math.h>
@@ -8,22 +11,30 @@
 
 #include "common/dmz.h"
 
-#define MAX_LAYERS 4
+#define MAX_LAYERS 16
 
-typedef struct dense_layer {
-    int in, out;
-    size_t w_off, b_off;   /* offsets into the flat parameter buffer */
-    float init_stddev;     /* truncated normal; biases start at zero */
-    int relu;              /* ReLU after this layer */
-    float *act;            /* backend: [B][out], activations after ReLU if any */
-    float *dact;           /* backend: [B][out], gradient w.r.t. act */
-} dense_layer;
+typedef enum { L_DENSE, L_CONV2D, L_MAXPOOL, L_RELU, L_FLATTEN, L_SOFTMAX_XENT } layer_kind;
+
+static const char *const kind_names[] = {"dense", "conv2d", "maxpool", "relu", "flatten", "softmax_xent"};
+
+typedef struct layer {
+    layer_kind kind;
+    int c, h, w;          /* input shape per sample: C x H x W (dense: features x 1 x 1) */
+    int oc, oh, ow;       /* output shape per sample */
+    int k, pad;           /* conv2d: K x K filters, zero padding */
+    size_t w_off, b_off;  /* dense, conv2d: offsets into the flat parameter buffer */
+    size_t n_w, n_b;
+    float w_stddev;       /* truncated normal (2 sigma) */
+    float b_init;         /* constant */
+    int in_place;         /* relu, flatten: out/dout are the input's buffers */
+    float *out, *dout;    /* backend [max_batch][oc*oh*ow] and its gradient */
+} layer;
 
 struct dmz_model {
     const dmz_backend *be;
     dmz_model_config cfg;
     int n_layers;
-    dense_layer layers[MAX_LAYERS];
+    layer layers[MAX_LAYERS];
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v; /* backend, n_params each */
     int step;                                /* Adam's t */
@@ -31,43 +42,149 @@ struct dmz_model {
     uint8_t *pixels;                         /* backend: [max_batch][inputs] */
     float *input;                            /* backend: [max_batch][inputs] */
     int32_t *labels;                         /* backend: [max_batch] */
-    float *probs, *losses;                   /* backend: [B][classes], [B] */
+    float *losses;                           /* backend: [B] */
     float *scalars;                          /* backend: [0] loss sum, [1] correct */
+    float *work;                             /* backend: conv scratch (largest layer's) */
+    size_t work_bytes;
     int32_t *host_labels;
 };
 
 void dmz_model_config_default(dmz_model_config *cfg, const char *kind, int classes, int max_batch) {
+    *cfg = (dmz_model_config){0};
     cfg->kind = kind ? kind : "mlp";
     cfg->inputs = 784;
-    cfg->hidden = 100;
+    cfg->hidden = strcmp(cfg->kind, "cnn") == 0 ? 1024 : 100;
     cfg->classes = classes;
     cfg->max_batch = max_batch;
 }
 
-static void add_dense(dmz_model *m, int in, int out, float stddev, int relu) {
-    dense_layer *l = &m->layers[m->n_layers++];
-    l->in = in;
-    l->out = out;
-    l->init_stddev = stddev;
-    l->relu = relu;
+float dmz_model_default_lr(const char *kind) { return kind && strcmp(kind, "cnn") == 0 ? 1e-3f : 0.01f; }
+
+static size_t size_out(const layer *l) { return (size_t)l->oc * l->oh * l->ow; }
+
+/* Appends a layer whose input is the previous layer's output (or the image). */
+static layer *push(dmz_model *m, layer_kind kind, int c, int h, int w) {
+    layer *l = &m->layers[m->n_layers++];
+    memset(l, 0, sizeof *l);
+    l->kind = kind;
+    if (m->n_layers > 1) {
+        const layer *p = l - 1;
+        l->c = p->oc, l->h = p->oh, l->w = p->ow;
+    } else {
+        l->c = c, l->h = h, l->w = w;
+    }
+    l->oc = l->c, l->oh = l->h, l->ow = l->w;
+    return l;
+}
+
+static void add_params(dmz_model *m, layer *l, size_t n_w, size_t n_b, float stddev, float b_init) {
+    l->n_w = n_w, l->n_b = n_b;
     l->w_off = m->n_params;
-    l->b_off = l->w_off + (size_t)in * out;
-    m->n_params = l->b_off + (size_t)out;
+    l->b_off = l->w_off + n_w;
+    m->n_params = l->b_off + n_b;
+    l->w_stddev = stddev, l->b_init = b_init;
+}
+
+static void add_dense(dmz_model *m, int out, float stddev, float b_init) {
+    layer *l = push(m, L_DENSE, m->cfg.inputs, 1, 1);
+    l->c = l->c * l->h * l->w, l->h = l->w = 1;
+    l->oc = out;
+    add_params(m, l, (size_t)l->c * out, (size_t)out, stddev, b_init);
+}
+
+static void add_conv(dmz_model *m, int out, int k, float stddev, float b_init) {
+    layer *l = push(m, L_CONV2D, 1, m->cfg.height, m->cfg.width);
+    l->k = k, l->pad = (k - 1) / 2;
+    l->oc = out, l->oh = l->h + 2 * l->pad - k + 1, l->ow = l->w + 2 * l->pad - k + 1;
+    add_params(m, l, (size_t)out * l->c * k * k, (size_t)out, stddev, b_init);
+}
+
+static void add_simple(dmz_model *m, layer_kind kind) {
+    layer *l = push(m, kind, 1, 1, 1);
+    if (kind == L_MAXPOOL) l->oh = dmz_pool_out(l->h), l->ow = dmz_pool_out(l->w);
+    if (kind == L_FLATTEN) l->oc = l->c * l->h * l->w, l->oh = l->ow = 1;
+    l->in_place = kind == L_RELU || kind == L_FLATTEN;
 }
 
 /* TensorFlow's mnist_replica: hidden stddev 1/IMAGE_PIXELS (=1/sqrt(784)),
- * softmax stddev 1/sqrt(hidden_units). */
-static int build_layers(dmz_model *m, char *err) {
+ * softmax stddev 1/sqrt(hidden_units), zero biases. */
+static int build_mlp(dmz_model *m, char *err) {
     const dmz_model_config *c = &m->cfg;
-    if (strcmp(c->kind, "mlp") != 0)
-        return dmz_errorf(err, DMZ_EXIT_USAGE,
-                          "--model: '%s' is not built yet (this build has the paper's mlp)", c->kind);
     if (c->inputs <= 0 || c->hidden <= 0 || c->classes < 2 || c->max_batch <= 0)
         return dmz_errorf(err, DMZ_EXIT_USAGE, "model: bad shape inputs=%d hidden=%d classes=%d batch=%d",
                           c->inputs, c->hidden, c->classes, c->max_batch);
-    add_dense(m, c->inputs, c->hidden, 1.0f / sqrtf((float)c->inputs), 1);
-    add_dense(m, c->hidden, c->classes, 1.0f / sqrtf((float)c->hidden), 0);
+    add_dense(m, c->hidden, 1.0f / sqrtf((float)c->inputs), 0.0f);
+    add_simple(m, L_RELU);
+    add_dense(m, c->classes, 1.0f / sqrtf((float)c->hidden), 0.0f);
+    add_simple(m, L_SOFTMAX_XENT);
     return DMZ_OK;
+}
+
+/* The Deep MNIST tutorial's weight_variable / bias_variable: truncated normal
+ * stddev 0.1, constant 0.1. */
+static int build_cnn(dmz_model *m, char *err) {
+    dmz_model_config *c = &m->cfg;
+    if (!c->height) c->height = 28;
+    if (!c->width) c->width = 28;
+    if (!c->conv1) c->conv1 = 32;
+    if (!c->conv2) c->conv2 = 64;
+    if (!c->kernel) c->kernel = 5;
+    if (c->height <= 0 || c->width <= 0 || c->height * c->width != c->inputs || c->kernel % 2 == 0 ||
+        c->conv1 <= 0 || c->conv2 <= 0 || c->hidden <= 0 || c->classes < 2 || c->max_batch <= 0)
+        return dmz_errorf(err, DMZ_EXIT_USAGE,
+                          "model cnn: bad shape %dx%d (inputs=%d) kernel=%d filters=%d,%d hidden=%d classes=%d "
+                          "batch=%d (the kernel must be odd)",
+                          c->height, c->width, c->inputs, c->kernel, c->conv1, c->conv2, c->hidden, c->classes,
+                          c->max_batch);
+    add_conv(m, c->conv1, c->kernel, 0.1f, 0.1f);
+    add_simple(m, L_RELU);
+    add_simple(m, L_MAXPOOL);
+    add_conv(m, c->conv2, c->kernel, 0.1f, 0.1f);
+    add_simple(m, L_RELU);
+    add_simple(m, L_MAXPOOL);
+    add_simple(m, L_FLATTEN);
+    add_dense(m, c->hidden, 0.1f, 0.1f);
+    add_simple(m, L_RELU);
+    add_dense(m, c->classes, 0.1f, 0.1f);
+    add_simple(m, L_SOFTMAX_XENT);
+    return DMZ_OK;
+}
+
+/* The first op a layer needs that this backend lacks, or NULL. */
+static const char *missing_op(const dmz_backend *be, layer_kind kind) {
+    switch (kind) {
+    case L_CONV2D:
+        if (!be->conv2d_workspace) return "conv2d_workspace";
+        if (!be->conv2d_forward) return "conv2d_forward";
+        if (!be->conv2d_backward_data) return "conv2d_backward_data";
+        if (!be->conv2d_backward_filter) return "conv2d_backward_filter";
+        return NULL;
+    case L_MAXPOOL:
+        if (!be->maxpool2x2_forward) return "maxpool2x2_forward";
+        if (!be->maxpool2x2_backward) return "maxpool2x2_backward";
+        return NULL;
+    default: return NULL; /* the mlp's ops: every backend has them */
+    }
+}
+
+static int build_layers(dmz_model *m, char *err) {
+    int rc;
+    if (strcmp(m->cfg.kind, "mlp") == 0) rc = build_mlp(m, err);
+    else if (strcmp(m->cfg.kind, "cnn") == 0) rc = build_cnn(m, err);
+    else return dmz_errorf(err, DMZ_EXIT_USAGE, "--model: unknown model '%s' (known: mlp, cnn)", m->cfg.kind);
+    if (rc) return rc;
+    for (int i = 0; i < m->n_layers; i++) {
+        const char *op = missing_op(m->be, m->layers[i].kind);
+        if (op)
+            return dmz_errorf(err, DMZ_EXIT_USAGE,
+                              "--model %s: the %s backend has no %s op yet (layer %d, %s); "
+                              "use --backend cpu", m->cfg.kind, m->be->name, op, i, kind_names[m->layers[i].kind]);
+    }
+    return DMZ_OK;
+}
+
+static dmz_conv_shape conv_shape(const layer *l, int B) {
+    return (dmz_conv_shape){.B = B, .C = l->c, .H = l->h, .W = l->w, .OC = l->oc, .K = l->k, .pad = l->pad};
 }
 
 static void *balloc(dmz_model *m, size_t bytes, int *failed) {
@@ -86,14 +203,22 @@ static int alloc_buffers(dmz_model *m, char *err) {
     m->pixels = balloc(m, B * (size_t)m->cfg.inputs, &failed);
     m->input = balloc(m, B * (size_t)m->cfg.inputs * sizeof(float), &failed);
     m->labels = balloc(m, B * sizeof(int32_t), &failed);
-    m->probs = balloc(m, B * (size_t)m->cfg.classes * sizeof(float), &failed);
     m->losses = balloc(m, B * sizeof(float), &failed);
     m->scalars = balloc(m, 2 * sizeof(float), &failed);
     for (int i = 0; i < m->n_layers; i++) {
-        dense_layer *l = &m->layers[i];
-        l->act = balloc(m, B * (size_t)l->out * sizeof(float), &failed);
-        l->dact = balloc(m, B * (size_t)l->out * sizeof(float), &failed);
+        layer *l = &m->layers[i];
+        if (l->kind == L_CONV2D) {
+            size_t w = m->be->conv2d_workspace(conv_shape(l, m->cfg.max_batch));
+            if (w > m->work_bytes) m->work_bytes = w;
+        }
+        if (l->in_place) {
+            l->out = l[-1].out, l->dout = l[-1].dout;
+            continue;
+        }
+        l->out = balloc(m, B * size_out(l) * sizeof(float), &failed);
+        l->dout = balloc(m, B * size_out(l) * sizeof(float), &failed);
     }
+    if (m->work_bytes) m->work = balloc(m, m->work_bytes, &failed);
     m->host_labels = calloc(B, sizeof(int32_t));
     if (failed || !m->host_labels)
         return dmz_errorf(err, DMZ_EXIT_FAIL, "%s backend: out of memory for the model (%zu parameters)",
@@ -121,26 +246,28 @@ int dmz_model_create(const dmz_backend *be, const dmz_model_config *cfg, uint64_
 void dmz_model_destroy(dmz_model *m) {
     if (!m) return;
     void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->pixels, m->input,
-                    m->labels, m->probs, m->losses, m->scalars};
+                    m->labels, m->losses, m->scalars, m->work};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) m->be->free(bufs[i]);
     for (int i = 0; i < m->n_layers; i++) {
-        if (m->layers[i].act) m->be->free(m->layers[i].act);
-        if (m->layers[i].dact) m->be->free(m->layers[i].dact);
+        if (m->layers[i].in_place) continue;
+        if (m->layers[i].out) m->be->free(m->layers[i].out);
+        if (m->layers[i].dout) m->be->free(m->layers[i].dout);
     }
     free(m->host_labels);
     free(m);
 }
 
+/* Weights from one seeded stream, layer by layer; then the constant biases. */
 void dmz_model_reset(dmz_model *m, uint64_t seed) {
     float *host = calloc(m->n_params, sizeof(float));
     if (!host) abort();
     dmz_rng rng;
     dmz_rng_seed(&rng, seed);
     for (int i = 0; i < m->n_layers; i++) {
-        const dense_layer *l = &m->layers[i];
-        size_t nw = (size_t)l->in * l->out;
-        for (size_t k = 0; k < nw; k++) host[l->w_off + k] = dmz_rng_truncated_normal(&rng, l->init_stddev);
+        const layer *l = &m->layers[i];
+        for (size_t k = 0; k < l->n_w; k++) host[l->w_off + k] = dmz_rng_truncated_normal(&rng, l->w_stddev);
+        for (size_t k = 0; k < l->n_b; k++) host[l->b_off + k] = l->b_init;
     }
     m->be->upload(m->params, host, m->n_params * sizeof(float));
     memset(host, 0, m->n_params * sizeof(float));
@@ -167,31 +294,58 @@ void dmz_model_set_batch(dmz_model *m, const uint8_t *images, const uint8_t *lab
     m->batch = n;
 }
 
-void dmz_model_forward(dmz_model *m) {
+static void layer_forward(dmz_model *m, layer *l, const float *x) {
     const dmz_backend *be = m->be;
+    const float *w = m->params + l->w_off, *b = m->params + l->b_off;
+    int B = m->batch;
+    switch (l->kind) {
+    case L_DENSE: be->dense_forward(l->out, x, w, b, B, l->c, l->oc); break;
+    case L_CONV2D: be->conv2d_forward(l->out, x, w, b, conv_shape(l, B), m->work); break;
+    case L_MAXPOOL: be->maxpool2x2_forward(l->out, x, B, l->c, l->h, l->w); break;
+    case L_RELU: be->relu_forward(l->out, x, (size_t)B * size_out(l)); break;
+    case L_FLATTEN: break; /* NCHW is already flat */
+    case L_SOFTMAX_XENT:
+        be->softmax_xent_forward(l->out, m->losses, x, m->labels, B, l->oc);
+        be->reduce_sum(&m->scalars[0], m->losses, (size_t)B);
+        be->count_correct(&m->scalars[1], l->out, m->labels, B, l->oc);
+        break;
+    }
+}
+
+/* dx is the gradient w.r.t. the layer's input, NULL for the first layer. */
+static void layer_backward(dmz_model *m, layer *l, const float *x, float *dx) {
+    const dmz_backend *be = m->be;
+    const float *w = m->params + l->w_off;
+    float *dw = m->grads + l->w_off, *db = m->grads + l->b_off;
+    int B = m->batch;
+    switch (l->kind) {
+    case L_DENSE: be->dense_backward(dx, dw, db, l->dout, x, w, B, l->c, l->oc); break;
+    case L_CONV2D:
+        be->conv2d_backward_filter(dw, db, l->dout, x, conv_shape(l, B), m->work);
+        if (dx) be->conv2d_backward_data(dx, l->dout, w, conv_shape(l, B), m->work);
+        break;
+    case L_MAXPOOL: be->maxpool2x2_backward(dx, l->dout, x, B, l->c, l->h, l->w); break;
+    case L_RELU: be->relu_backward(dx, l->dout, l->out, (size_t)B * size_out(l)); break;
+    case L_FLATTEN: break;
+    case L_SOFTMAX_XENT: be->softmax_xent_backward(dx, l->out, m->labels, B, l->oc); break;
+    }
+}
+
+void dmz_model_forward(dmz_model *m) {
     const float *x = m->input;
     for (int i = 0; i < m->n_layers; i++) {
-        dense_layer *l = &m->layers[i];
-        be->dense_forward(l->act, x, m->params + l->w_off, m->params + l->b_off, m->batch, l->in, l->out);
-        if (l->relu) be->relu_forward(l->act, l->act, (size_t)m->batch * l->out);
-        x = l->act;
+        layer_forward(m, &m->layers[i], x);
+        x = m->layers[i].out;
     }
-    be->softmax_xent_forward(m->probs, m->losses, x, m->labels, m->batch, m->cfg.classes);
-    be->reduce_sum(&m->scalars[0], m->losses, (size_t)m->batch);
-    be->count_correct(&m->scalars[1], m->probs, m->labels, m->batch, m->cfg.classes);
 }
 
 void dmz_model_backward(dmz_model *m) {
-    const dmz_backend *be = m->be;
-    int last = m->n_layers - 1;
-    be->softmax_xent_backward(m->layers[last].dact, m->probs, m->labels, m->batch, m->cfg.classes);
-    for (int i = last; i >= 0; i--) {
-        dense_layer *l = &m->layers[i];
-        if (l->relu) be->relu_backward(l->dact, l->dact, l->act, (size_t)m->batch * l->out);
-        const float *inp = i > 0 ? m->layers[i - 1].act : m->input;
-        float *dinp = i > 0 ? m->layers[i - 1].dact : NULL;
-        be->dense_backward(dinp, m->grads + l->w_off, m->grads + l->b_off, l->dact, inp,
-                           m->params + l->w_off, m->batch, l->in, l->out);
+    for (int i = m->n_layers - 1; i >= 0; i--) {
+        layer *l = &m->layers[i];
+        const float *x = i > 0 ? l[-1].out : m->input;
+        float *dx = i > 0 ? l[-1].dout : NULL;
+        if (!dx && l->kind != L_DENSE && l->kind != L_CONV2D) continue; /* nothing below to feed */
+        layer_backward(m, l, x, dx);
     }
 }
 

@@ -50,4 +50,10 @@ const dmz_backend dmz_backend_cpu = {
     .reduce_sum = cpu_reduce_sum,
     .count_correct = cpu_count_correct,
     .adam_update = cpu_adam_update,
+    .conv2d_workspace = cpu_conv2d_workspace,
+    .conv2d_forward = cpu_conv2d_forward,
+    .conv2d_backward_data = cpu_conv2d_backward_data,
+    .conv2d_backward_filter = cpu_conv2d_backward_filter,
+    .maxpool2x2_forward = cpu_maxpool2x2_forward,
+    .maxpool2x2_backward = cpu_maxpool2x2_backward,
 };

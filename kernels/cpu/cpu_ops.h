@@ -3,7 +3,33 @@
 #ifndef DMZ_CPU_OPS_H
 #define DMZ_CPU_OPS_H
 
+#include <stddef.h>
+
 #include "kernels/backend.h"
+
+/* C[M][N] (row stride ldc) = (accumulate ? C : 0) + A @ B, where
+ * A(i,k) = a[i*a_rs + k*a_cs] and B(k,j) = b[k*b_rs + j*b_cs] (any layout,
+ * transposes included). Bit-identical for any thread count (sgemm.c). */
+void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+               ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
+/* The same, called by every thread of an OpenMP team together (inside a
+ * parallel region): each computes its own part, no barrier inside. Pack
+ * buffers are per thread, allocated once (cpu_sgemm_pack_buffer). */
+void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                    ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
+float *cpu_sgemm_pack_buffer(void);
+/* cpu_sgemm for a sparse A (input pixels, ReLU outputs): the k at which all
+ * rows of a 6-row strip of A are zero are skipped (they add exactly zero, as
+ * the old dense loop's `if (x == 0) continue` did). */
+void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                        ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
+/* For many products with one A (a convolution's weights, one product per
+ * sample): pack A once into cpu_sgemm_packed_a_floats(M, K) floats, then
+ * cpu_sgemm_packed is cpu_sgemm with that A (the same bits). */
+size_t cpu_sgemm_packed_a_floats(int M, int K);
+void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, float *packed);
+void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
+                      float *c, ptrdiff_t ldc, int accumulate);
 
 void cpu_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
 void cpu_dense_forward(float *out, const float *inp, const float *w, const float *bias,
@@ -18,6 +44,22 @@ void cpu_softmax_xent_backward(float *dlogits, const float *probs, const int32_t
                                int B, int V);
 void cpu_reduce_sum(float *out, const float *in, size_t n);
 void cpu_count_correct(float *out, const float *probs, const int32_t *labels, int B, int V);
+/* convolution (NCHW, filters [OC][C][K][K], stride 1) and 2x2 max pooling */
+#define CPU_CONV_SLOTS 8 /* samples im2col'd at once: the workspace holds this many */
+void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad);
+void cpu_im2col_rows(float *col, const float *img, int C, int H, int W, int K, int pad, int r0, int r1);
+/* Threads the conv ops use: at most one per workspace slot. */
+int cpu_conv2d_threads(dmz_conv_shape s);
+void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad);
+size_t cpu_conv2d_workspace(dmz_conv_shape s);
+size_t cpu_conv2d_packed_w_floats(dmz_conv_shape s); /* where the im2col slots start in it */
+void cpu_conv2d_forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
+                        float *work);
+void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
+void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
+                                float *work);
+void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
+void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 void cpu_adam_update(float *params, const float *grads, float *m, float *v, size_t n,
                      dmz_adam_params hp);
 

@@ -1,0 +1,293 @@
+/* SGEMM on the cpu: C = [C +] A @ B, cache-blocked and register-tiled in the
+ * classic Goto/BLIS shape, shared by dense and convolution.
+ *
+ *   for jc in N by NC:         B block (KC x NC, packed into NR-wide strips) in L3/L2
+ *     for pc in K by KC:       one slice of the reduction dimension, in order
+ *       for ic in M by MC:     A block (MC x KC, packed into MR-tall strips) in L2
+ *         for each MR x NR tile of the block: the micro-kernel (accumulators in registers)
+ *
+ * The micro-kernel is written with GCC vector types (8 floats, one AVX
+ * register; 4 floats and 6 x 8 tiles without AVX, PORTABLE=1) so that gcc emits packed
+ * multiply-adds: 6 x 16 accumulators = 12 ymm registers, 2 loads of B and 6
+ * broadcasts of A per step of k. This file is compiled with -ffp-contract=fast
+ * (Makefile), so on an FMA machine each step is a fused multiply-add.
+ *
+ * Threads: each thread owns a rectangle of C (whole register tiles) and runs
+ * the blocked loops on it with its own pack buffers: no barrier inside.
+ *
+ * Determinism: threads split the tiles of C (each tile belongs to one thread),
+ * never the reduction dimension. Every element is summed over k in the same
+ * order (KC blocks in turn, k in turn within a block) whatever the thread
+ * count, so results are bit-identical across thread counts. */
+#include "cpu_ops.h"
+
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 6
+#ifdef __AVX__
+#define VW 8 /* floats per vector register: AVX ymm */
+#else
+#define VW 4 /* SSE xmm (PORTABLE=1): 6 x 8 tiles, 12 accumulators still fit 16 registers */
+#endif
+#define NR (2 * VW)
+#define KC 256
+#define MC 120 /* a multiple of MR; the mlp's batch of 100 is one block */
+#define NC 2048
+#define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC + (size_t)MC / MR * KC) /* A, B, A's k lists */
+
+typedef float v8 __attribute__((vector_size(VW * sizeof(float))));
+
+/* Unaligned 8-float load and store. Macros, not functions: a function taking or
+ * returning a 32-byte vector has no ABI without AVX (gcc -Wpsabi, PORTABLE=1). */
+#define load8(p) ({ v8 v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define store8(p, v)                      \
+    do {                                  \
+        v8 s_ = (v);                      \
+        memcpy((p), &s_, sizeof s_);      \
+    } while (0)
+
+/* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + ap^T bp over kc steps.
+ * ap: kc x MR (packed A strip), bp: kc x NR (packed B strip), zero-padded.
+ * With kidx, ap holds only the kc steps listed there (the others were zero in
+ * every row of the strip) and B's rows are picked by index. */
+#define MK_STEP(brow)                                        \
+    do {                                                     \
+        v8 b0 = load8(brow), b1 = load8((brow) + VW);        \
+        float a;                                             \
+        a = ap[0], c0a += a * b0, c0b += a * b1;             \
+        a = ap[1], c1a += a * b0, c1b += a * b1;             \
+        a = ap[2], c2a += a * b0, c2b += a * b1;             \
+        a = ap[3], c3a += a * b0, c3b += a * b1;             \
+        a = ap[4], c4a += a * b0, c4b += a * b1;             \
+        a = ap[5], c5a += a * b0, c5b += a * b1;             \
+        ap += MR;                                            \
+    } while (0)
+
+static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, const int *restrict kidx,
+                         float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
+    v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
+    v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
+    bp = __builtin_assume_aligned(bp, VW * sizeof(float));
+    if (kidx) {
+        for (int t = 0; t < kc; t++) MK_STEP(bp + kidx[t] * NR);
+    } else {
+        for (int k = 0; k < kc; k++, bp += NR) MK_STEP(bp);
+    }
+    v8 r[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
+    if (mr == MR && nr == NR) {
+        for (int i = 0; i < MR; i++) {
+            float *ci = c + i * ldc;
+            if (acc) {
+                store8(ci, load8(ci) + r[i][0]);
+                store8(ci + VW, load8(ci + VW) + r[i][1]);
+            } else {
+                store8(ci, r[i][0]);
+                store8(ci + VW, r[i][1]);
+            }
+        }
+        return;
+    }
+    float t[MR][NR];
+    memcpy(t, r, sizeof t);
+    for (int i = 0; i < mr; i++)
+        for (int j = 0; j < nr; j++) c[i * ldc + j] = acc ? c[i * ldc + j] + t[i][j] : t[i][j];
+}
+
+typedef struct gemm_args {
+    int M, N, K;
+    const float *a;
+    ptrdiff_t a_rs, a_cs;
+    const float *b;
+    ptrdiff_t b_rs, b_cs;
+    float *c;
+    ptrdiff_t ldc;
+    int acc;
+    const float *a_packed; /* A already in cpu_sgemm_pack_a's layout, or NULL */
+    int skip_zero_a;       /* drop the k at which a whole strip of A is zero */
+} gemm_args;
+
+/* K in equal slices of at most KC (800 = 4 x 200, not 3 x 256 + 32): a
+ * function of K alone, so the summation order stays fixed. */
+static int slice_len(int K) {
+    int slices = (K + KC - 1) / KC;
+    return slices ? (K + slices - 1) / slices : 1;
+}
+
+/* A rows [i0, i0+MR) x k [p0, p0+kc) into ap[kc][MR], zero past row `rows`. */
+static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap) {
+    const float *src = g->a + (ptrdiff_t)i0 * g->a_rs + (ptrdiff_t)p0 * g->a_cs;
+    if (g->a_rs == 1 && rows == MR) { /* A^T: the MR values of one k lie together */
+        for (int k = 0; k < kc; k++)
+            for (int i = 0; i < MR; i++) ap[k * MR + i] = src[k * g->a_cs + i];
+        return;
+    }
+    for (int i = 0; i < MR; i++) {
+        if (i >= rows) {
+            for (int k = 0; k < kc; k++) ap[k * MR + i] = 0.0f;
+            continue;
+        }
+        for (int k = 0; k < kc; k++) ap[k * MR + i] = src[i * g->a_rs + k * g->a_cs];
+    }
+}
+
+/* pack_a_strip keeping only the k at which some row is non-zero: their
+ * indices into kidx; returns how many. Which k drop depends only on A and the
+ * strip (fixed by the shapes), and a dropped step adds exactly zero. */
+static int pack_a_strip_sparse(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap, int *kidx) {
+    const float *src = g->a + (ptrdiff_t)i0 * g->a_rs + (ptrdiff_t)p0 * g->a_cs;
+    int n = 0;
+    for (int k = 0; k < kc; k++) {
+        float v[MR];
+        int nz = 0;
+        for (int i = 0; i < MR; i++) {
+            v[i] = i < rows ? src[i * g->a_rs + k * g->a_cs] : 0.0f;
+            nz |= v[i] != 0.0f;
+        }
+        if (!nz) continue;
+        for (int i = 0; i < MR; i++) ap[n * MR + i] = v[i];
+        kidx[n++] = k;
+    }
+    return n;
+}
+
+/* B k [p0, p0+kc) x columns [j0, j0+NR) into bp[kc][NR], zero past column `cols`. */
+static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, float *bp) {
+    const float *src = g->b + (ptrdiff_t)p0 * g->b_rs + (ptrdiff_t)j0 * g->b_cs;
+    if (g->b_cs == 1) { /* row-major B: NR values of one k lie together */
+        if (cols == NR) {
+            for (int k = 0; k < kc; k++) {
+                const float *row = src + k * g->b_rs;
+                store8(bp + k * NR, load8(row));
+                store8(bp + k * NR + VW, load8(row + VW));
+            }
+            return;
+        }
+        for (int k = 0; k < kc; k++) {
+            float *dst = bp + k * NR;
+            const float *row = src + k * g->b_rs;
+            for (int j = 0; j < cols; j++) dst[j] = row[j];
+            for (int j = cols; j < NR; j++) dst[j] = 0.0f;
+        }
+        return;
+    }
+    for (int j = 0; j < NR; j++) {
+        if (j >= cols) {
+            for (int k = 0; k < kc; k++) bp[k * NR + j] = 0.0f;
+            continue;
+        }
+        for (int k = 0; k < kc; k++) bp[k * NR + j] = src[j * g->b_cs + k * g->b_rs];
+    }
+}
+
+static int min_int(int a, int b) { return a < b ? a : b; }
+
+/* C rows [m0, m1) x columns [n0, n1), by one thread with its own pack buffer. */
+static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float *pack) {
+    float *ap = pack, *bp = pack + (size_t)MC * KC;
+    int *kidx = (int *)(bp + (size_t)KC * NC), nk[MC / MR];
+    int sparse = g->skip_zero_a && !g->a_packed;
+    if (g->K == 0) {
+        if (!g->acc)
+            for (int i = m0; i < m1; i++) memset(g->c + i * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
+        return;
+    }
+    for (int jc = n0; jc < n1; jc += NC) {
+        int nc = min_int(n1 - jc, NC), n_jr = (nc + NR - 1) / NR;
+        int kc_even = slice_len(g->K), m_pad = (g->M + MR - 1) / MR * MR;
+        for (int pc = 0; pc < g->K; pc += kc_even) {
+            int kc = min_int(g->K - pc, kc_even), acc = g->acc || pc > 0;
+            for (int jr = 0; jr < n_jr; jr++)
+                pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), bp + (size_t)jr * kc * NR);
+            for (int ic = m0; ic < m1; ic += MC) {
+                int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
+                /* the slice at pc holds kc x m_pad floats; strips of MR rows in it */
+                const float *ablk = g->a_packed ? g->a_packed + (size_t)pc * m_pad + (size_t)ic * kc : ap;
+                for (int ir = 0; !g->a_packed && ir < n_ir; ir++) {
+                    int i0 = ic + ir * MR, rows = min_int(mc - ir * MR, MR);
+                    float *dst = ap + (size_t)ir * kc * MR;
+                    if (sparse) nk[ir] = pack_a_strip_sparse(g, i0, rows, pc, kc, dst, kidx + (size_t)ir * KC);
+                    else pack_a_strip(g, i0, rows, pc, kc, dst);
+                }
+                for (int jr = 0; jr < n_jr; jr++)
+                    for (int ir = 0; ir < n_ir; ir++) {
+                        int i0 = ic + ir * MR, j0 = jc + jr * NR;
+                        micro_kernel(sparse ? nk[ir] : kc, ablk + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
+                                     sparse ? kidx + (size_t)ir * KC : NULL, g->c + i0 * g->ldc + j0, g->ldc,
+                                     min_int(m1 - i0, MR), min_int(n1 - j0, NR), acc);
+                    }
+            }
+        }
+    }
+}
+
+/* Part `part` of `parts`: C split into rectangles along whichever dimension has
+ * more register tiles, on tile boundaries. Every element's sum is the same
+ * whatever the split, so the split may follow the thread count. */
+static void gemm_part(const gemm_args *g, int part, int parts) {
+    int n_ir = (g->M + MR - 1) / MR, n_jr = (g->N + NR - 1) / NR;
+    int along_n = n_jr >= n_ir || n_jr >= 4 * parts;
+    int strips = along_n ? n_jr : n_ir, unit = along_n ? NR : MR;
+    int s0 = (int)((long)strips * part / parts), s1 = (int)((long)strips * (part + 1) / parts);
+    if (s0 == s1) return;
+    int lo = s0 * unit, hi = along_n ? min_int(s1 * unit, g->N) : min_int(s1 * unit, g->M);
+    if (along_n) gemm_block(g, 0, g->M, lo, hi, cpu_sgemm_pack_buffer());
+    else gemm_block(g, lo, hi, 0, g->N, cpu_sgemm_pack_buffer());
+}
+
+size_t cpu_sgemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)K; }
+
+void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, float *packed) {
+    gemm_args g = {.M = M, .K = K, .a = a, .a_rs = a_rs, .a_cs = a_cs};
+    int kc_even = slice_len(K), m_pad = (M + MR - 1) / MR * MR;
+    for (int pc = 0; pc < K; pc += kc_even) {
+        int kc = min_int(K - pc, kc_even);
+        for (int i0 = 0; i0 < M; i0 += MR)
+            pack_a_strip(&g, i0, min_int(M - i0, MR), pc, kc, packed + (size_t)pc * m_pad + (size_t)i0 * kc);
+    }
+}
+
+void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
+                      float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, NULL, 0, 0, b, b_rs, b_cs, c, ldc, accumulate, packed_a, 0};
+    if (M <= 0 || N <= 0) return;
+    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
+float *cpu_sgemm_pack_buffer(void) {
+    static _Thread_local float *pack;
+    if (!pack) {
+        pack = aligned_alloc(64, PACK_FLOATS * sizeof(float));
+        if (!pack) abort();
+    }
+    return pack;
+}
+
+void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                    ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0};
+    if (M <= 0 || N <= 0) return;
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
+void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+               ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0};
+    if (M <= 0 || N <= 0) return;
+    /* small products are not worth waking the team (same result either way) */
+    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
+void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
+                        ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 1};
+    if (M <= 0 || N <= 0) return;
+    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}

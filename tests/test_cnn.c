@@ -1,0 +1,452 @@
+/* The cnn's cpu ops and the cnn itself: the SGEMM against a naive product at
+ * odd sizes, conv2d and maxpool against their definitions and finite
+ * differences (odd sizes, general padding), the whole cnn's gradient against
+ * finite differences, bit-identical training across thread counts, a short
+ * training whose loss falls, and a backend without conv ops refused. */
+#include <math.h>
+#include <omp.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "common/dmz.h"
+#include "datasets/datasets.h"
+#include "kernels/backend.h"
+#include "kernels/cpu/cpu_ops.h"
+#include "kernels/model.h"
+
+static const dmz_backend *be(void) { return &dmz_backend_cpu; }
+
+static float *random_buffer(dmz_rng *rng, size_t n, float scale) {
+    float *x = malloc((n ? n : 1) * sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = (float)((dmz_rng_uniform(rng) * 2.0 - 1.0) * scale);
+    return x;
+}
+
+/* |a-b| <= atol + rtol*|b|, printing the first few mismatches with their indices. */
+static int count_mismatches(const char *what, const float *got, const double *want, size_t n, double atol,
+                            double rtol) {
+    int bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (fabs(got[i] - want[i]) <= atol + rtol * fabs(want[i])) continue;
+        if (bad++ < 5) fprintf(stderr, "%s[%zu]: got %.7g, want %.7g\n", what, i, got[i], want[i]);
+    }
+    return bad;
+}
+
+static void finite_diff(double (*loss)(const void *), const void *ctx, float *x, size_t n, double *grad,
+                        float eps) {
+    for (size_t i = 0; i < n; i++) {
+        float keep = x[i];
+        x[i] = keep + eps;
+        double lp = loss(ctx);
+        x[i] = keep - eps;
+        double lm = loss(ctx);
+        x[i] = keep;
+        grad[i] = (lp - lm) / (2.0 * eps);
+    }
+}
+
+/* ---------------------------------------------------------------- SGEMM */
+static void check_sgemm(int M, int N, int K, int at, int bt, int acc, uint64_t seed) {
+    dmz_rng rng;
+    dmz_rng_seed(&rng, seed);
+    float *a = random_buffer(&rng, (size_t)M * K, 1), *b = random_buffer(&rng, (size_t)K * N, 1);
+    int ldc = N + 3; /* a row stride wider than the row */
+    float *c = random_buffer(&rng, (size_t)M * ldc, 1);
+    double *want = malloc(sizeof(double) * M * ldc);
+    ptrdiff_t ars = at ? 1 : K, acs = at ? M : 1, brs = bt ? 1 : N, bcs = bt ? K : 1;
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < ldc; j++) {
+            double s = acc || j >= N ? c[i * ldc + j] : 0.0;
+            if (j < N)
+                for (int k = 0; k < K; k++) s += (double)a[i * ars + k * acs] * b[k * brs + j * bcs];
+            want[i * ldc + j] = s;
+        }
+    float *c2 = malloc(sizeof(float) * M * ldc);
+    memcpy(c2, c, sizeof(float) * M * ldc);
+    cpu_sgemm(M, N, K, a, ars, acs, b, brs, bcs, c, ldc, acc);
+    char what[96];
+    snprintf(what, sizeof what, "sgemm M=%d N=%d K=%d at=%d bt=%d acc=%d", M, N, K, at, bt, acc);
+    assert_int_equal(count_mismatches(what, c, want, (size_t)M * ldc, 1e-5 * sqrt(K + 1.0), 1e-5), 0);
+    /* A packed once beforehand: the same bits */
+    float *packed = malloc(sizeof(float) * (cpu_sgemm_packed_a_floats(M, K) + 1));
+    cpu_sgemm_pack_a(M, K, a, ars, acs, packed);
+    cpu_sgemm_packed(M, N, K, packed, b, brs, bcs, c2, ldc, acc);
+    assert_memory_equal(c, c2, sizeof(float) * M * ldc);
+    free(a), free(b), free(c), free(c2), free(packed), free(want);
+}
+
+static void test_sgemm_odd_sizes(void **state) {
+    (void)state;
+    static const int sizes[][3] = {{1, 1, 1}, {5, 7, 3}, {6, 16, 256}, {7, 17, 257}, {13, 33, 600},
+                                   {121, 19, 5}, {3, 2051, 9}, {100, 47, 100}, {2, 3, 0}};
+    uint64_t seed = 10;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (int acc = 0; acc < 2; acc++)
+                check_sgemm(sizes[s][0], sizes[s][1], sizes[s][2], t & 1, t >> 1, acc, seed++);
+}
+
+/* A mostly zero (like pixels): skipping the all-zero steps of a strip gives the
+ * same bits as the dense product, in both orientations dense layers use. */
+static void test_sgemm_sparse_a(void **state) {
+    (void)state;
+    dmz_rng rng;
+    dmz_rng_seed(&rng, 77);
+    enum { M = 37, N = 29, K = 301 };
+    float *a = random_buffer(&rng, (size_t)M * K, 1), *b = random_buffer(&rng, (size_t)K * N, 1);
+    for (int i = 0; i < M * K; i++)
+        if (dmz_rng_uniform(&rng) < 0.8 || (i % K) < 40) a[i] = 0.0f; /* and whole zero columns */
+    float c1[M * N], c2[M * N];
+    for (int t = 0; t < 2; t++) {
+        ptrdiff_t ars = t ? 1 : K, acs = t ? M : 1;
+        cpu_sgemm(M, N, K, a, ars, acs, b, N, 1, c1, N, 0);
+        cpu_sgemm_sparse_a(M, N, K, a, ars, acs, b, N, 1, c2, N, 0);
+        assert_memory_equal(c1, c2, sizeof c1);
+    }
+    free(a), free(b);
+}
+
+/* ---------------------------------------------------------------- conv2d */
+static void conv_naive(double *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s) {
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+    for (int b = 0; b < s.B; b++)
+        for (int o = 0; o < s.OC; o++)
+            for (int y = 0; y < OH; y++)
+                for (int x = 0; x < OW; x++) {
+                    double sum = bias ? bias[o] : 0.0;
+                    for (int c = 0; c < s.C; c++)
+                        for (int ky = 0; ky < s.K; ky++)
+                            for (int kx = 0; kx < s.K; kx++) {
+                                int iy = y + ky - s.pad, ix = x + kx - s.pad;
+                                if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
+                                sum += (double)inp[((b * s.C + c) * s.H + iy) * s.W + ix] *
+                                       w[((o * s.C + c) * s.K + ky) * s.K + kx];
+                            }
+                    out[((b * s.OC + o) * OH + y) * OW + x] = sum;
+                }
+}
+
+typedef struct {
+    dmz_conv_shape s;
+    float *inp, *w, *bias, *R, *work;
+} conv_case;
+
+static size_t conv_out_n(dmz_conv_shape s) { return (size_t)s.B * s.OC * dmz_conv_out_h(s) * dmz_conv_out_w(s); }
+
+/* L = sum(out * R): dL/dout = R */
+static double conv_loss_v(const void *ctx) {
+    const conv_case *c = ctx;
+    size_t n = conv_out_n(c->s);
+    float *out = malloc(n * sizeof(float));
+    be()->conv2d_forward(out, c->inp, c->w, c->bias, c->s, c->work);
+    double L = 0;
+    for (size_t i = 0; i < n; i++) L += (double)out[i] * c->R[i];
+    free(out);
+    return L;
+}
+
+static const dmz_conv_shape conv_shapes[] = {
+    {.B = 2, .C = 3, .H = 7, .W = 5, .OC = 4, .K = 3, .pad = 1},  /* odd sizes, 'same' */
+    {.B = 3, .C = 2, .H = 6, .W = 9, .OC = 5, .K = 5, .pad = 2},  /* the cnn's 5x5 'same' */
+    {.B = 1, .C = 2, .H = 5, .W = 6, .OC = 3, .K = 3, .pad = 0},  /* 'valid' */
+    {.B = 2, .C = 1, .H = 4, .W = 3, .OC = 2, .K = 3, .pad = 2},  /* output larger than input */
+    {.B = 2, .C = 3, .H = 3, .W = 4, .OC = 7, .K = 1, .pad = 0},  /* 1x1 */
+    {.B = 11, .C = 2, .H = 5, .W = 5, .OC = 3, .K = 3, .pad = 1}, /* more samples than workspace slots */
+};
+
+static void conv_case_make(conv_case *c, dmz_conv_shape s, uint64_t seed) {
+    dmz_rng rng;
+    dmz_rng_seed(&rng, seed);
+    c->s = s;
+    c->inp = random_buffer(&rng, (size_t)s.B * s.C * s.H * s.W, 1);
+    c->w = random_buffer(&rng, (size_t)s.OC * s.C * s.K * s.K, 1);
+    c->bias = random_buffer(&rng, (size_t)s.OC, 1);
+    c->R = random_buffer(&rng, conv_out_n(s), 1);
+    c->work = be()->alloc(be()->conv2d_workspace(s) + 1);
+}
+
+static void conv_case_free(conv_case *c) {
+    free(c->inp), free(c->w), free(c->bias), free(c->R);
+    be()->free(c->work);
+}
+
+static void test_conv2d_forward_definition(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++) {
+        conv_case c;
+        conv_case_make(&c, conv_shapes[i], 40 + i);
+        size_t n = conv_out_n(c.s);
+        float *out = malloc(n * sizeof(float));
+        double *want = malloc(n * sizeof(double));
+        be()->conv2d_forward(out, c.inp, c.w, c.bias, c.s, c.work);
+        conv_naive(want, c.inp, c.w, c.bias, c.s);
+        assert_int_equal(count_mismatches("conv2d_forward", out, want, n, 1e-5, 1e-5), 0);
+        be()->conv2d_forward(out, c.inp, c.w, NULL, c.s, c.work); /* no bias */
+        conv_naive(want, c.inp, c.w, NULL, c.s);
+        assert_int_equal(count_mismatches("conv2d_forward (no bias)", out, want, n, 1e-5, 1e-5), 0);
+        free(out), free(want);
+        conv_case_free(&c);
+    }
+}
+
+static void test_conv2d_gradients(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof conv_shapes / sizeof conv_shapes[0]; i++) {
+        conv_case c;
+        conv_case_make(&c, conv_shapes[i], 60 + i);
+        dmz_conv_shape s = c.s;
+        size_t ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
+        float *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float)), *db = malloc(s.OC * sizeof(float));
+        double *want = malloc((ni > nw ? ni : nw) * sizeof(double));
+        /* garbage in the outputs: the ops must overwrite them */
+        for (size_t k = 0; k < ni; k++) dinp[k] = 1e30f;
+        for (size_t k = 0; k < nw; k++) dw[k] = 1e30f;
+        be()->conv2d_backward_data(dinp, c.R, c.w, s, c.work);
+        be()->conv2d_backward_filter(dw, db, c.R, c.inp, s, c.work);
+        finite_diff(conv_loss_v, &c, c.inp, ni, want, 1e-2f);
+        assert_int_equal(count_mismatches("conv2d dinp", dinp, want, ni, 1e-3, 1e-3), 0);
+        finite_diff(conv_loss_v, &c, c.w, nw, want, 1e-2f);
+        assert_int_equal(count_mismatches("conv2d dw", dw, want, nw, 1e-3, 1e-3), 0);
+        finite_diff(conv_loss_v, &c, c.bias, (size_t)s.OC, want, 1e-2f);
+        assert_int_equal(count_mismatches("conv2d dbias", db, want, (size_t)s.OC, 1e-3, 1e-3), 0);
+        /* dbias NULL leaves dw the same */
+        float *dw2 = malloc(nw * sizeof(float));
+        be()->conv2d_backward_filter(dw2, NULL, c.R, c.inp, s, c.work);
+        assert_memory_equal(dw, dw2, nw * sizeof(float));
+        free(dinp), free(dw), free(db), free(dw2), free(want);
+        conv_case_free(&c);
+    }
+}
+
+/* ---------------------------------------------------------------- maxpool */
+static void test_maxpool_definition(void **state) {
+    (void)state;
+    /* one 3x5 plane: SAME pooling gives 2x3, the last row and column partial */
+    float x[15] = {1, 5, 2, 2, -1,  /* */
+                   3, 4, 9, 0, -3,  /* */
+                   -2, 7, 6, 8, -4};
+    float out[6], dout[6] = {10, 20, 30, 40, 50, 60}, dx[15];
+    be()->maxpool2x2_forward(out, x, 1, 1, 3, 5);
+    float want[6] = {5, 9, -1, 7, 8, -4};
+    assert_memory_equal(out, want, sizeof want);
+    be()->maxpool2x2_backward(dx, dout, x, 1, 1, 3, 5);
+    float wantd[15] = {0, 10, 0, 0, 30, 0, 0, 20, 0, 0, 0, 40, 0, 50, 60};
+    assert_memory_equal(dx, wantd, sizeof wantd);
+    /* ties: the first maximum in row-major order takes the gradient */
+    float t[4] = {2, 2, 2, 2}, o, g = 1, dt[4];
+    be()->maxpool2x2_forward(&o, t, 1, 1, 2, 2);
+    be()->maxpool2x2_backward(dt, &g, t, 1, 1, 2, 2);
+    float wantt[4] = {1, 0, 0, 0};
+    assert_memory_equal(dt, wantt, sizeof wantt);
+}
+
+typedef struct { int B, C, H, W; float *inp, *R; } pool_case;
+
+static double pool_loss_v(const void *ctx) {
+    const pool_case *p = ctx;
+    size_t n = (size_t)p->B * p->C * dmz_pool_out(p->H) * dmz_pool_out(p->W);
+    float *out = malloc(n * sizeof(float));
+    be()->maxpool2x2_forward(out, p->inp, p->B, p->C, p->H, p->W);
+    double L = 0;
+    for (size_t i = 0; i < n; i++) L += (double)out[i] * p->R[i];
+    free(out);
+    return L;
+}
+
+static void test_maxpool_gradients(void **state) {
+    (void)state;
+    dmz_rng rng;
+    dmz_rng_seed(&rng, 5);
+    pool_case p = {.B = 2, .C = 3, .H = 7, .W = 6};
+    size_t ni = (size_t)p.B * p.C * p.H * p.W, no = (size_t)p.B * p.C * 4 * 3;
+    p.inp = random_buffer(&rng, ni, 1), p.R = random_buffer(&rng, no, 1);
+    float *dx = malloc(ni * sizeof(float));
+    double *want = malloc(ni * sizeof(double));
+    be()->maxpool2x2_backward(dx, p.R, p.inp, p.B, p.C, p.H, p.W);
+    finite_diff(pool_loss_v, &p, p.inp, ni, want, 1e-4f); /* well inside the gaps between uniform values */
+    assert_int_equal(count_mismatches("maxpool dinp", dx, want, ni, 1e-3, 1e-3), 0);
+    free(p.inp), free(p.R), free(dx), free(want);
+}
+
+/* ---------------------------------------------------------------- the cnn */
+typedef struct { dmz_model *m; uint8_t *images, *labels; int B; float *params; } model_case;
+
+static double model_loss_v(const void *ctx) {
+    const model_case *c = ctx;
+    dmz_model_set_params(c->m, c->params);
+    dmz_model_set_batch(c->m, c->images, c->labels, c->B);
+    dmz_model_forward(c->m);
+    return dmz_model_loss(c->m);
+}
+
+static dmz_model_config small_cnn(void) {
+    /* 7x6 -> conv3x3x2 -> pool 4x3 -> conv3x3x3 -> pool 2x2 -> 12 -> dense 5 -> 4 */
+    return (dmz_model_config){.kind = "cnn", .inputs = 42, .height = 7, .width = 6, .conv1 = 2, .conv2 = 3,
+                              .kernel = 3, .hidden = 5, .classes = 4, .max_batch = 3};
+}
+
+static void test_cnn_gradient(void **state) {
+    (void)state;
+    char err[DMZ_ERR_LEN];
+    dmz_model_config cfg = small_cnn();
+    model_case c = {.B = 3};
+    assert_int_equal(dmz_model_create(be(), &cfg, 7, &c.m, err), DMZ_OK);
+    size_t n = dmz_model_num_params(c.m);
+    assert_int_equal(n, (2 * 9 + 2) + (3 * 2 * 9 + 3) + (12 * 5 + 5) + (5 * 4 + 4));
+    dmz_rng rng;
+    dmz_rng_seed(&rng, 3);
+    c.images = malloc(3 * 42), c.labels = malloc(3);
+    for (int i = 0; i < 3 * 42; i++) c.images[i] = (uint8_t)dmz_rng_below(&rng, 256);
+    for (int i = 0; i < 3; i++) c.labels[i] = (uint8_t)dmz_rng_below(&rng, 4);
+    c.params = malloc(n * sizeof(float));
+    dmz_model_get_params(c.m, c.params);
+    for (size_t i = 0; i < n; i++) c.params[i] *= 4.0f; /* sizeable gradients in every layer */
+    model_loss_v(&c);
+    dmz_model_backward(c.m);
+    float *grad = malloc(n * sizeof(float));
+    double *want = malloc(n * sizeof(double));
+    dmz_model_get_grads(c.m, grad);
+    finite_diff(model_loss_v, &c, c.params, n, want, 1e-3f);
+    assert_int_equal(count_mismatches("cnn grad", grad, want, n, 5e-3, 1e-2), 0);
+    free(grad), free(want), free(c.params), free(c.images), free(c.labels);
+    dmz_model_destroy(c.m);
+}
+
+static void test_cnn_shapes_and_init(void **state) {
+    (void)state;
+    char err[DMZ_ERR_LEN];
+    dmz_model_config cfg;
+    dmz_model_config_default(&cfg, "cnn", 47, 4);
+    dmz_model *m;
+    assert_int_equal(dmz_model_create(be(), &cfg, 42, &m, err), DMZ_OK);
+    size_t n = dmz_model_num_params(m);
+    size_t conv1 = 32 * 25 + 32, conv2 = 64 * 32 * 25 + 64, fc1 = 3136 * 1024 + 1024;
+    assert_int_equal(n, conv1 + conv2 + fc1 + 1024 * 47 + 47);
+    float *p = malloc(n * sizeof(float));
+    dmz_model_get_params(m, p);
+    double s2 = 0, maxabs = 0;
+    for (size_t i = conv1 + conv2; i < conv1 + conv2 + 3136 * 1024; i++) {
+        s2 += (double)p[i] * p[i];
+        maxabs = fmax(maxabs, fabs(p[i]));
+    }
+    assert_true(fabs(sqrt(s2 / (3136.0 * 1024)) - 0.8796 * 0.1) < 0.001); /* truncated at 2 sigma */
+    assert_true(maxabs <= 0.2 + 1e-6);
+    for (size_t i = 32 * 25; i < conv1; i++) assert_float_equal(p[i], 0.1f, 0); /* biases 0.1 */
+    assert_float_equal(p[n - 1], 0.1f, 0);
+    assert_float_equal(dmz_model_default_lr("cnn"), 1e-3f, 0);
+    assert_float_equal(dmz_model_default_lr("mlp"), 0.01f, 0);
+    free(p);
+    dmz_model_destroy(m);
+    /* an even kernel has no 'same' padding */
+    cfg.kernel = 4;
+    assert_int_equal(dmz_model_create(be(), &cfg, 42, &m, err), DMZ_EXIT_USAGE);
+}
+
+/* n steps of Adam on fixed random batches; losses and final parameters out */
+static void train_steps(const dmz_model_config *cfg, int threads, int steps, float lr, float *losses,
+                        float *params) {
+    char err[DMZ_ERR_LEN];
+    dmz_cpu_set_threads(threads);
+    dmz_model *m;
+    assert_int_equal(dmz_model_create(be(), cfg, 11, &m, err), DMZ_OK);
+    dmz_owned_split data;
+    dmz_synthetic_make(9, (size_t)steps * cfg->max_batch, cfg->classes, &data);
+    assert_non_null(data.images);
+    for (int s = 0; s < steps; s++) {
+        size_t off = (size_t)s * cfg->max_batch;
+        dmz_model_set_batch(m, data.images + off * cfg->inputs, data.labels + off, cfg->max_batch);
+        dmz_model_forward(m);
+        losses[s] = dmz_model_loss(m);
+        dmz_model_backward(m);
+        dmz_model_update(m, lr, 0.9f, 0.999f, 1e-8f);
+    }
+    if (params) dmz_model_get_params(m, params);
+    dmz_split_free(&data);
+    dmz_model_destroy(m);
+    dmz_cpu_set_threads(0);
+}
+
+/* The real cnn's shapes (28x28, 32 and 64 filters, 1024 units), a small batch:
+ * 1, 2 and 3 threads give the same bits. */
+static void test_cnn_same_bits_any_thread_count(void **state) {
+    (void)state;
+    enum { STEPS = 2 };
+    dmz_model_config cfg;
+    dmz_model_config_default(&cfg, "cnn", 10, 6);
+    char err[DMZ_ERR_LEN];
+    dmz_model *probe;
+    assert_int_equal(dmz_model_create(be(), &cfg, 1, &probe, err), DMZ_OK);
+    size_t n = dmz_model_num_params(probe);
+    dmz_model_destroy(probe);
+    float la[STEPS], lb[STEPS], *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
+    train_steps(&cfg, 1, STEPS, 1e-3f, la, pa);
+    for (int t = 2; t <= 3; t++) {
+        train_steps(&cfg, t, STEPS, 1e-3f, lb, pb);
+        assert_memory_equal(la, lb, sizeof la);
+        assert_memory_equal(pa, pb, n * sizeof(float));
+    }
+    free(pa), free(pb);
+}
+
+/* A reduced cnn learns the synthetic classes: the loss falls. */
+static void test_cnn_training_loss_falls(void **state) {
+    (void)state;
+    enum { STEPS = 60 };
+    dmz_model_config cfg;
+    dmz_model_config_default(&cfg, "cnn", 10, 16);
+    cfg.conv1 = 4, cfg.conv2 = 8, cfg.hidden = 32;
+    float loss[STEPS];
+    train_steps(&cfg, 0, STEPS, 3e-3f, loss, NULL);
+    double first = 0, last = 0;
+    for (int i = 0; i < 10; i++) first += loss[i], last += loss[STEPS - 10 + i];
+    fprintf(stderr, "cnn (4/8 filters, 32 units), batch 16: mean loss steps 1-10 %.3f, %d-%d %.3f\n",
+            first / 10, STEPS - 9, STEPS, last / 10);
+    assert_true(last < first / 2);
+}
+
+/* A backend without the conv ops (the cuda backend today) refuses the cnn with
+ * a usage error that names the missing op. */
+static void test_cnn_refused_without_conv_ops(void **state) {
+    (void)state;
+    dmz_backend partial = dmz_backend_cpu;
+    partial.name = "partial";
+    partial.conv2d_backward_data = NULL;
+    dmz_model_config cfg = small_cnn();
+    dmz_model *m = NULL;
+    char err[DMZ_ERR_LEN];
+    assert_int_equal(dmz_model_create(&partial, &cfg, 1, &m, err), DMZ_EXIT_USAGE);
+    assert_null(m);
+    assert_non_null(strstr(err, "conv2d_backward_data"));
+    assert_non_null(strstr(err, "partial"));
+    partial.conv2d_backward_data = dmz_backend_cpu.conv2d_backward_data;
+    partial.maxpool2x2_forward = NULL;
+    assert_int_equal(dmz_model_create(&partial, &cfg, 1, &m, err), DMZ_EXIT_USAGE);
+    assert_non_null(strstr(err, "maxpool2x2_forward"));
+    /* the mlp needs none of them */
+    dmz_model_config mlp = {.kind = "mlp", .inputs = 12, .hidden = 6, .classes = 4, .max_batch = 5};
+    assert_int_equal(dmz_model_create(&partial, &mlp, 1, &m, err), DMZ_OK);
+    dmz_model_destroy(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sgemm_odd_sizes),
+        cmocka_unit_test(test_sgemm_sparse_a),
+        cmocka_unit_test(test_conv2d_forward_definition),
+        cmocka_unit_test(test_conv2d_gradients),
+        cmocka_unit_test(test_maxpool_definition),
+        cmocka_unit_test(test_maxpool_gradients),
+        cmocka_unit_test(test_cnn_gradient),
+        cmocka_unit_test(test_cnn_shapes_and_init),
+        cmocka_unit_test(test_cnn_same_bits_any_thread_count),
+        cmocka_unit_test(test_cnn_training_loss_falls),
+        cmocka_unit_test(test_cnn_refused_without_conv_ops),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
