@@ -270,6 +270,31 @@ static void interrupt_case(const char *extra, double after_s, const char *phase)
     fs_rm_rf(root);
 }
 
+/* Commas, quotes and spaces in names that reach the CSV files: quoted per RFC
+ * 4180, and the tool's own report reads them back. */
+static void test_names_with_commas_and_quotes(void **state) {
+    (void)state;
+    char root[] = "/tmp/dmz_results_XXXXXX", args[8192], dir[4096];
+    assert_non_null(mkdtemp(root));
+    snprintf(args, sizeof args,
+             "train --data synthetic --steps 5 --repeat 1 --warmup 0 --name 'run, \"quoted\"' --out %s", root);
+    setenv("DMZBENCH_SITE", "site, \"a\"", 1);
+    int rc = run_dmzbench(args);
+    unsetenv("DMZBENCH_SITE");
+    assert_int_equal(rc, 0);
+    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    char *summary = read_in(dir, "summary.csv");
+    assert_non_null(strstr(summary, "\"site, \"\"a\"\"\"")); /* the site, quoted, its quotes doubled */
+    assert_non_null(strstr(summary, "\"\"quoted\"\""));      /* the run name's quotes doubled */
+    free(summary);
+    char *index = read_in(root, "index.csv");
+    assert_non_null(strstr(index, "\"\"quoted\"\""));
+    free(index);
+    snprintf(args, sizeof args, "report '%s' --out %s/rpt", dir, root);
+    assert_int_equal(run_dmzbench(args), 0);
+    fs_rm_rf(root);
+}
+
 static void test_sigint_in_each_phase(void **state) {
     (void)state;
     interrupt_case("--warmup=1000000", 1.0, "during warm-up");
@@ -279,6 +304,7 @@ static void test_sigint_in_each_phase(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigint_in_each_phase),
+        cmocka_unit_test(test_names_with_commas_and_quotes),
         cmocka_unit_test(test_same_seed_same_losses),
         cmocka_unit_test(test_fashion_mnist_reaches_80_percent),
         cmocka_unit_test(test_result_directory_is_complete),
