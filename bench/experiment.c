@@ -457,7 +457,7 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
         st->log.f = dmz_rundir_fopen(&st->rd, "log.txt", err);
         st->meta = dmz_meta_begin(cfg, argc, argv, &st->rd, st->site);
         if (st->cross) cJSON_ReplaceItemInObject(st->meta, "mpi", dmz_ranks_meta(cfg, c));
-        MLLOG_STR(&st->log, "submission_benchmark", "dmzbench-emnist-mlp");
+        MLLOG_STR(&st->log, "submission_benchmark", strcmp(cfg->model, "cnn") == 0 ? "dmzbench-cnn" : "dmzbench-mlp");
         MLLOG_START(&st->log, "init", -1);
     }
     rc = dmz_check_same_build(c, err);

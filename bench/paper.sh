@@ -21,7 +21,7 @@ shift
 out=${DMZBENCH_RESULTS:-results}
 series=${PAPER_SERIES:-ps1 ps2 sync2}
 
-echo "== dmzbench bench: the paper's experiment (mlp, EMNIST Balanced, 2000 steps, batch 100, Adam 0.01)"
+echo "== dmzbench bench: the paper's experiment, in its three configurations; train options: $*"
 echo "== step 1/3: data"
 if ! "$bin" fetch --dataset emnist-balanced; then
   echo "   EMNIST Balanced could not be fetched (see above): training falls back to"
