@@ -113,10 +113,11 @@ int dmz_gather_rep(dmz_comm *c, const dmz_rep_result *mine, dmz_rep_result **all
         dmz_rep_result *dst = &all[r][rep];
         int rc = c->recv(c, r, TAG_REP, dst, sizeof *dst, NULL, NULL, "collecting every rank's results", err);
         if (rc) return rc;
-        dst->steps = NULL;
+        dst->steps = NULL, dst->cap_steps = 0;
         if (dst->n_steps <= 0) continue;
         dst->steps = calloc((size_t)dst->n_steps, sizeof *dst->steps);
         if (!dst->steps) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for rank %d's step records", r);
+        dst->cap_steps = dst->n_steps;
         rc = c->recv(c, r, TAG_STEPS, dst->steps, (size_t)dst->n_steps * sizeof *dst->steps, NULL, NULL,
                      "collecting every rank's step records", err);
         if (rc) return rc;

@@ -192,8 +192,7 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, co
                          const dmz_train_role *role, int rep, const dmz_train_observer *obs,
                          volatile sig_atomic_t *stop, dmz_rep_result *r, char *err) {
     dmz_rep_result_init(r, rep);
-    r->steps = calloc((size_t)cfg->steps, sizeof *r->steps);
-    if (!r->steps) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for %d step records", cfg->steps);
+    if (!dmz_rep_result_room(r, 1)) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for step records");
     int rc = run_warmup(m, comm, ds, cfg, role, stop, &r->warmup_s, err);
     if (rc == DMZ_OK) rc = start_identical(m, comm, err);
     loop_state L;
@@ -201,6 +200,10 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, co
     if (rc) return rc;
     double start = dmz_now_s();
     for (int step = 1; step <= cfg->steps; step++) {
+        if (!dmz_rep_result_room(r, step)) {
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for %d step records", step);
+            break;
+        }
         dmz_step_record *s = &r->steps[step - 1];
         if (stop && *stop) {
             rc = dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal at step %d of %d", step, cfg->steps);
@@ -231,7 +234,20 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, co
     return rc;
 }
 
+/* Step records grow as the steps come (a huge --steps costs nothing up front). */
+bool dmz_rep_result_room(dmz_rep_result *r, int records) {
+    if (records <= r->cap_steps) return true;
+    int cap = r->cap_steps ? r->cap_steps : 1024;
+    while (cap < records) cap *= 2;
+    dmz_step_record *grown = realloc(r->steps, (size_t)cap * sizeof *grown);
+    if (!grown) return false;
+    memset(grown + r->cap_steps, 0, (size_t)(cap - r->cap_steps) * sizeof *grown);
+    r->steps = grown, r->cap_steps = cap;
+    return true;
+}
+
 void dmz_rep_result_free(dmz_rep_result *r) {
     free(r->steps);
     r->steps = NULL;
+    r->cap_steps = 0;
 }

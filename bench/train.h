@@ -10,6 +10,7 @@
 #define DMZ_TRAIN_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bench.h"
@@ -40,6 +41,7 @@ typedef struct dmz_rep_result {
     double staleness_median, staleness_max; /* async-ps; NAN otherwise */
     int steps_done;                 /* steps this rank computed (server: global steps applied) */
     int n_steps;                    /* records in steps */
+    int cap_steps;                  /* records allocated */
     dmz_step_record *steps;
 } dmz_rep_result;
 
@@ -83,6 +85,8 @@ int dmz_train_ps_server(dmz_model *eval_model, dmz_comm *comm, const dmz_dataset
 
 /* Zeroes r; values that were not measured start as NAN. */
 void dmz_rep_result_init(dmz_rep_result *r, int rep);
+/* Makes room for `records` step records; false when out of memory. */
+bool dmz_rep_result_room(dmz_rep_result *r, int records);
 void dmz_rep_result_free(dmz_rep_result *r);
 
 #endif

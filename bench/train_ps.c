@@ -74,10 +74,8 @@ int dmz_train_ps_worker(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, con
     dmz_rep_result_init(r, rep);
     size_t n = dmz_model_num_params(m);
     worker_state W = {.m = m, .comm = comm, .role = role};
-    /* every push but the last is applied: a worker can do at most the target's steps, plus its stop */
-    r->steps = calloc((size_t)cfg->steps + 1, sizeof *r->steps);
     W.params = malloc(n * sizeof(float));
-    if (!r->steps || !W.params) {
+    if (!dmz_rep_result_room(r, 1) || !W.params) {
         free(W.params);
         return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for %d step records", cfg->steps);
     }
@@ -97,6 +95,10 @@ int dmz_train_ps_worker(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, con
             rc = dmz_errorf(err, DMZ_EXIT_FAIL, "rank %d: interrupted by a signal at its step %d", comm->rank,
                             r->n_steps + 1);
         if (rc) break;
+        if (!dmz_rep_result_room(r, r->n_steps + 1)) {
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory for step records");
+            break;
+        }
         dmz_step_record *s = &r->steps[r->n_steps];
         s->step = r->n_steps + 1;
         if ((rc = worker_step(&W, s, &stopped, &applied, err))) break;
