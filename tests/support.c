@@ -45,17 +45,23 @@ bool fs_exists(const char *path) {
     return stat(path, &st) == 0;
 }
 
+/* Reads until EOF: files under /proc report size 0. */
 unsigned char *fs_slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    rewind(f);
-    unsigned char *p = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    size_t got = p ? fread(p, 1, (size_t)n, f) : 0;
-    if (p) p[got] = '\0';
-    if (len) *len = got;
+    size_t cap = 4096, n = 0;
+    unsigned char *p = malloc(cap + 1);
+    for (size_t got; p && (got = fread(p + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n == cap) {
+            unsigned char *grown = realloc(p, (cap *= 2) + 1);
+            if (!grown) free(p);
+            p = grown;
+        }
+    }
     fclose(f);
+    if (p) p[n] = '\0';
+    if (len) *len = p ? n : 0;
     return p;
 }
 

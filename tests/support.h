@@ -10,7 +10,7 @@
 void fs_hash_buffer(const void *data, size_t len, char sha256_hex[65], char md5_hex[33]);
 unsigned char *fs_random_bytes(size_t len, uint64_t seed);   /* malloc'd, deterministic */
 bool fs_exists(const char *path);
-unsigned char *fs_slurp(const char *path, size_t *len);      /* malloc'd, NUL-terminated; NULL if absent; len may be NULL */
+unsigned char *fs_slurp(const char *path, size_t *len);      /* malloc'd, NUL-terminated, read to EOF; NULL if absent; len may be NULL */
 bool fs_file_is(const char *path, const void *data, size_t len);
 bool fs_write(const char *path, const void *data, size_t len);
 void fs_rm_rf(const char *path);

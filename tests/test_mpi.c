@@ -278,22 +278,6 @@ static void test_async_ps_two_workers_reach_the_global_step(void **state) {
     free(t.text);
 }
 
-/* /proc files report size 0: read until EOF. */
-static char *slurp_proc(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    for (size_t got; buf && (got = fread(buf + n, 1, cap - n, f)) > 0;) {
-        n += got;
-        if (n == cap) buf = realloc(buf, (cap *= 2) + 1);
-    }
-    fclose(f);
-    if (buf) buf[n] = '\0';
-    *len = n;
-    return buf;
-}
-
 /* The pid of `rank` among the processes whose command line holds `marker`. */
 static pid_t find_rank(const char *marker, int rank, double limit_s) {
     char want[64];
@@ -307,12 +291,12 @@ static pid_t find_rank(const char *marker, int rank, double limit_s) {
             char path[64];
             size_t len = 0;
             snprintf(path, sizeof path, "/proc/%d/cmdline", pid);
-            char *cmdline = slurp_proc(path, &len);
+            char *cmdline = (char *)fs_slurp(path, &len);
             int hit = 0;
             for (size_t i = 0; cmdline && i + 1 < len; i++) if (!cmdline[i]) cmdline[i] = ' ';
             if (cmdline && strstr(cmdline, marker) && strstr(cmdline, "train") && !strstr(cmdline, "mpirun")) {
                 snprintf(path, sizeof path, "/proc/%d/environ", pid);
-                char *env = slurp_proc(path, &len);
+                char *env = (char *)fs_slurp(path, &len);
                 for (size_t i = 0; env && i < len; i += strlen(env + i) + 1)
                     if (strcmp(env + i, want) == 0) hit = 1;
                 free(env);
