@@ -234,6 +234,7 @@ int dmz_index_append(const dmz_rundir *rd, const dmz_run_info *in, const char *s
         fclose(lf);
         return DMZ_EXIT_FAIL;
     }
+    dmz_clean_stale_tmp(rd->root, "index.csv.tmp.", 0); /* a writer killed mid-append; we hold the lock */
     size_t old_len = 0;
     char *old = NULL;
     if (access(path, F_OK) == 0) { /* an index that exists but cannot be read is not silently replaced */

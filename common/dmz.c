@@ -2,7 +2,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <math.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -150,6 +152,42 @@ int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *
         return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: cannot rename into place: %s", path, strerror(e));
     }
     return DMZ_OK;
+}
+
+/* "...<tag><pid>": the pid, or 0 when the name is not of that form. */
+static long tmp_pid(const char *name, const char *tag) {
+    const char *at = strstr(name, tag);
+    if (!at) return 0;
+    char *end;
+    long pid = strtol(at + strlen(tag), &end, 10);
+    return *end == '\0' && pid > 0 ? pid : 0;
+}
+
+void dmz_clean_stale_tmp(const char *dir, const char *tag, double grace_s) {
+    enum { OLD_S = 3600 };
+    DIR *d = opendir(dir);
+    if (!d) return;
+    time_t now = time(NULL);
+    char path[4400];
+    for (struct dirent *e; (e = readdir(d));) {
+        long pid = tmp_pid(e->d_name, tag);
+        struct stat st;
+        if (pid == 0 || pid == (long)getpid()) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+        bool gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+        double age = difftime(now, st.st_mtime);
+        if (gone && age >= grace_s) {
+            if (unlink(path) == 0)
+                fprintf(stderr, "dmzbench: removed %s (%.1f MB, left by process %ld, which is gone)\n", path,
+                        (double)st.st_size / 1e6, pid);
+        } else if (!gone && age > OLD_S) {
+            fprintf(stderr, "dmzbench: warning: %s is %.0f hours old; process %ld that writes it still runs "
+                    "(or its number was reused): delete the file if no dmzbench is running\n", path, age / 3600,
+                    pid);
+        }
+    }
+    closedir(d);
 }
 
 const char *dmz_file_kind(unsigned mode) {

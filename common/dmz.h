@@ -46,6 +46,11 @@ void dmz_format_eta(double seconds, char *out, size_t len);
 
 /* Writes `len` bytes to `path` atomically: `path.tmp.PID`, fsync, rename. */
 int dmz_write_file_atomic(const char *path, const void *data, size_t len, char *err);
+/* Removes the files in `dir` named "...<tag><PID>" (tag e.g. ".tmp.") that a
+ * killed process left: PID gone and the file older than grace_s (0: any age,
+ * for callers that hold the lock its writers take). Says so on stderr; warns
+ * about such a file older than an hour whose PID still runs. */
+void dmz_clean_stale_tmp(const char *dir, const char *tag, double grace_s);
 /* Reads a whole file into a malloc'd, NUL-terminated buffer (*len may be NULL).
  * Cannot open, or larger than max_bytes: DMZ_EXIT_USAGE; a read error: DMZ_EXIT_FAIL. */
 int dmz_read_file(const char *path, size_t max_bytes, char **out, size_t *len, char *err);

@@ -37,7 +37,6 @@
 #define RACY_NS 1000000000LL
 /* A temporary file of a dead PID younger than this may belong to a PID namespace we cannot see. */
 #define TMP_GRACE_S 60
-#define TMP_OLD_S 3600
 enum { CACHE_VERSION = 2, CACHE_ALIGN = 4096, CACHE_BYTE_ORDER = 0x01020304, ARRAYS = 4 };
 
 typedef struct cache_source {
@@ -328,40 +327,9 @@ int ds_cache_write(const char *cache_path, const ds_plan *plan, const ds_file_st
     return rc;
 }
 
-/* "<name>.dmzc.tmp.<pid>": the pid, or 0 when the name is not one of ours. */
-static long tmp_pid(const char *name) {
-    const char *tag = strstr(name, ".dmzc.tmp.");
-    if (!tag || tag == name) return 0;
-    char *end;
-    long pid = strtol(tag + 10, &end, 10);
-    return *end == '\0' && pid > 0 ? pid : 0;
-}
-
 void ds_cache_clean_tmp(const char *data_dir) {
-    char dir[DS_PATH_LEN], path[DS_PATH_LEN + 256];
-    if (!ds_path_format(dir, "%s/dmzc", data_dir)) return;
-    DIR *d = opendir(dir);
-    if (!d) return;
-    time_t now = time(NULL);
-    for (struct dirent *e; (e = readdir(d));) {
-        long pid = tmp_pid(e->d_name);
-        struct stat st;
-        if (pid == 0 || pid == (long)getpid()) continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-        bool gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
-        double age = difftime(now, st.st_mtime);
-        if (gone && age > TMP_GRACE_S) {
-            if (unlink(path) == 0)
-                fprintf(stderr, "dmzbench: removed %s (%.0f MB, left by process %ld, which is gone)\n", path,
-                        (double)st.st_size / 1e6, pid);
-        } else if (!gone && age > TMP_OLD_S) {
-            fprintf(stderr, "dmzbench: warning: %s is %.0f hours old; process %ld that writes it still runs "
-                    "(or its number was reused): delete the file if no dmzbench is running\n", path, age / 3600,
-                    pid);
-        }
-    }
-    closedir(d);
+    char dir[DS_PATH_LEN];
+    if (ds_path_format(dir, "%s/dmzc", data_dir)) dmz_clean_stale_tmp(dir, ".dmzc.tmp.", TMP_GRACE_S);
 }
 
 void ds_cache_fuzz_fixup(void *buf, size_t len, const ds_plan *plan, int flags) {

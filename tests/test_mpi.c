@@ -99,7 +99,8 @@ static void newest_run(const char *out, char *dir, size_t len) {
     dir[0] = '\0';
     char best[512] = "";
     for (struct dirent *e; d && (e = readdir(d));)
-        if (e->d_name[0] != '.' && strcmp(e->d_name, "index.csv") != 0 && strcmp(e->d_name, best) > 0)
+        /* run directories start with their UTC stamp; index.csv and its temporaries do not */
+        if (e->d_name[0] >= '0' && e->d_name[0] <= '9' && strcmp(e->d_name, best) > 0)
             snprintf(best, sizeof best, "%s", e->d_name);
     if (d) closedir(d);
     if (best[0]) snprintf(dir, len, "%s/%s", out, best);
@@ -379,7 +380,7 @@ static void fault_case(const char *mode, int ranks, int sig, const char *name, d
     char *status = wait_status(out, 20);
     if (!status) {
         char cmd[1200];
-        snprintf(cmd, sizeof cmd, "ls -la %s %s/.*partial 1>&2", out, out);
+        snprintf(cmd, sizeof cmd, "ls -la %s 1>&2", out);
         if (system(cmd) != 0) fprintf(stderr, "(cannot list %s)\n", out);
     }
     if (status && !strstr(status, expect_in_status)) fprintf(stderr, "status:\n%s\n", status);

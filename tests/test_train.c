@@ -295,6 +295,30 @@ static void test_names_with_commas_and_quotes(void **state) {
     fs_rm_rf(root);
 }
 
+/* An index.csv.tmp.PID that a run killed mid-append left: the next run's
+ * append removes it (its writer is gone); one whose writer lives is kept. */
+static void test_stale_index_temporary_is_removed(void **state) {
+    (void)state;
+    char root[] = "/tmp/dmz_results_XXXXXX", args[8192], stale[8192], live[8192];
+    assert_non_null(mkdtemp(root));
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0); /* its number now names no process (reuse within the test is unlikely) */
+    snprintf(stale, sizeof stale, "%s/index.csv.tmp.%ld", root, (long)child);
+    snprintf(live, sizeof live, "%s/index.csv.tmp.%ld", root, (long)getpid());
+    assert_true(fs_write(stale, "run,half a row", 14));
+    assert_true(fs_write(live, "being written", 13));
+    snprintf(args, sizeof args, "train --data synthetic --steps 5 --repeat 1 --warmup 0 --out %s", root);
+    assert_int_equal(run_dmzbench(args), 0);
+    assert_int_not_equal(access(stale, F_OK), 0);
+    assert_int_equal(access(live, F_OK), 0);
+    char *index = read_in(root, "index.csv");
+    assert_non_null(index);
+    assert_null(strstr(index, "half a row"));
+    free(index);
+    fs_rm_rf(root);
+}
+
 static void test_sigint_in_each_phase(void **state) {
     (void)state;
     interrupt_case("--warmup=1000000", 1.0, "during warm-up");
@@ -305,6 +329,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sigint_in_each_phase),
         cmocka_unit_test(test_names_with_commas_and_quotes),
+        cmocka_unit_test(test_stale_index_temporary_is_removed),
         cmocka_unit_test(test_same_seed_same_losses),
         cmocka_unit_test(test_fashion_mnist_reaches_80_percent),
         cmocka_unit_test(test_result_directory_is_complete),
