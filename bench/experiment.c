@@ -103,8 +103,10 @@ static int load_data(run_state *st, char *err) {
     opt.use_cache = !cfg->no_cache;
     opt.synthetic_seed = cfg->seed;
     MLLOG_START(&st->log, "data_load", -1);
+    dmz_phase_set("the data load");
     int rc = dmz_dataset_load(cfg->data, &opt, &st->ds, err);
     if (rc == DMZ_OK) st->have_data = true;
+    dmz_phase_set("");
     if (*stop_flag) return dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal during the data load");
     if (rc) return rc;
     MLLOG_END(&st->log, "data_load", -1, "success");
@@ -375,6 +377,7 @@ static int finish_run(run_state *st, int rc, const char *error, int n_gathered) 
     if (!wrc && ok && *stop_flag) { /* gnuplot got the Ctrl-C too: a figure may be missing */
         ok = false, rc = DMZ_EXIT_FAIL;
         error = "interrupted by a signal while drawing the figures";
+        dmz_interrupt_clear(); /* noted; a new signal interrupts the index lock wait */
         wrc = dmz_meta_finish(st->meta, &st->rd, "failed", error, err);
     }
     /* indexed before it is moved into place: a run that cannot be indexed ends failed, never "ok" unindexed */

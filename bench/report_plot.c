@@ -6,10 +6,13 @@
  * and writes OUT/NAME.tmp.png and OUT/NAME.tmp.svg, which are renamed to
  * NAME.png and NAME.svg once gnuplot has exited with status 0. */
 #include "bench/report_impl.h"
+#include "common/interrupt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -197,10 +200,19 @@ typedef struct gp_result {
     char output[700]; /* the start of its stderr */
 } gp_result;
 
-static void read_all(int fd, char *out, size_t len) {
+/* Reads gnuplot's stderr until it closes. A signal to dmzbench alone (kill, not
+ * a terminal's Ctrl-C, which reaches gnuplot too) must not leave us waiting on
+ * a gnuplot that goes on: on an interrupt it is ended with SIGTERM. */
+static void read_all(int fd, pid_t child, char *out, size_t len) {
     size_t used = 0;
     char chunk[4096];
+    bool ended = false;
     for (;;) {
+        if (dmz_interrupted() && !ended) kill(child, SIGTERM), ended = true;
+        struct pollfd pf = {.fd = fd, .events = POLLIN};
+        int ready = poll(&pf, 1, 100);
+        if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
+        if (ready < 0) break;
         ssize_t n = read(fd, chunk, sizeof chunk);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
@@ -227,7 +239,7 @@ static void spawn_gnuplot(const char *script, const char *params, gp_result *res
     posix_spawn_file_actions_destroy(&fa);
     close(fds[1]);
     if (res->spawn_errno == 0) {
-        read_all(fds[0], res->output, sizeof res->output);
+        read_all(fds[0], pid, res->output, sizeof res->output);
         pid_t done;
         while ((done = waitpid(pid, &res->wstatus, 0)) < 0 && errno == EINTR) {}
         if (done < 0) res->spawn_errno = errno; /* cannot tell how it ended: a failure */
@@ -311,6 +323,10 @@ static int skip_no_gnuplot(rpt_ctx *ctx, rpt_figure *fig) {
 int rpt_draw(rpt_ctx *ctx, rpt_figure *fig, const char *run_dir, const char *out_dir,
              char *err) {
     if (ctx->no_gnuplot) return skip_no_gnuplot(ctx, fig);
+    if (dmz_interrupted()) {
+        set_note(fig, RPT_FIG_FAILED, "not drawn: interrupted by a signal");
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s", fig->note);
+    }
     char script[RPT_PATH_LEN + 64];
     snprintf(script, sizeof script, "%s/%s.gp", ctx->plots_dir, fig->name);
     if (access(script, R_OK) != 0) {

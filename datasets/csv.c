@@ -6,6 +6,7 @@
  * strtol per field costs as much as the whole tokeniser. */
 #include "datasets/internal.h"
 #include "common/dmz.h"
+#include "common/interrupt.h"
 
 #include <csv.h>
 #include <errno.h>
@@ -185,6 +186,7 @@ static int parse_stream(csv_reader *r, FILE *f) {
             if (ferror(f)) r->rc = dmz_errorf(r->err, DMZ_EXIT_USAGE, "%s: read failed", r->path);
             break;
         }
+        if ((r->rc = dmz_interrupt_check(r->err))) break; /* a big file must not outlast a Ctrl-C */
         if (csv_parse(&p, buf, n, on_field, on_row_end, r) != n)
             fail_at(r, r->line, r->field, "malformed CSV (%s)", csv_strerror(csv_error(&p)));
         if (p.entry_pos > FIELD_MAX) /* libcsv holds the unfinished field: bounded by a chunk */

@@ -5,6 +5,7 @@
  * images; 0x00000801: 1 dimension = labels), then one uint32 per dimension. */
 #include "datasets/internal.h"
 #include "common/dmz.h"
+#include "common/interrupt.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ static int idx_body(idx_file *f, uint8_t **out, size_t len, uint32_t count, cons
         }
         buf = more;
         size_t n;
+        if ((rc = dmz_interrupt_check(f->err))) break;
         rc = idx_read(f, buf + got, cap - got, &n);
         got += n;
     }

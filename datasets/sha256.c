@@ -2,6 +2,7 @@
  * loader and the fetcher alike, and the fast checksum that guards the binary cache. */
 #include "datasets/internal.h"
 #include "common/dmz.h"
+#include "common/interrupt.h"
 #include "datasets/fetch_internal.h"
 
 #include <errno.h>
@@ -51,6 +52,7 @@ static int hash_fd(int fd, const char *path, char sha256_hex[65], char md5_hex[3
             break;
         }
         if (n == 0) break;
+        if ((rc = dmz_interrupt_check(err))) break;
         at += n;
         sha256_update(&sha, (size_t)n, buf);
         if (md5_hex) md5_update(&md5, (size_t)n, buf);

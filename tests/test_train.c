@@ -122,6 +122,12 @@ static int find_run_dir(const char *root, char *out, size_t len) {
     return n;
 }
 
+static char *read_quiet(const char *root, const char *dir, const char *file) {
+    char path[8400];
+    snprintf(path, sizeof path, "%s/%s/%s", root, dir, file);
+    return (char *)fs_slurp(path, NULL);
+}
+
 static char *read_in(const char *dir, const char *file) {
     char path[8400];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -235,8 +241,31 @@ static double mono_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The run's log.txt (rank 0 writes it in the .partial directory) holds `event`. */
+static bool log_has(const char *root, const char *event) {
+    DIR *d = opendir(root);
+    bool hit = false;
+    for (struct dirent *e; d && !hit && (e = readdir(d));) {
+        if (!strstr(e->d_name, ".partial")) continue;
+        char *log = read_quiet(root, e->d_name, "log.txt");
+        hit = log && strstr(log, event);
+        free(log);
+    }
+    if (d) closedir(d);
+    return hit;
+}
+
+typedef struct interrupt_spec {
+    const char *data;        /* --data */
+    const char *extra;       /* one more option */
+    const char *wait_log;    /* signal once log.txt has this (NULL: after_s) */
+    const char *wait_file;   /* or once this file exists */
+    double after_s;
+    const char *phase;       /* expected in status */
+} interrupt_spec;
+
 /* SIGINT in a phase: the run ends within a second, exit 1, failed, the phase named. */
-static void interrupt_case(const char *extra, double after_s, const char *phase) {
+static void interrupt_case(interrupt_spec sp) {
     char root[] = "/tmp/dmz_results_XXXXXX", dir[8192];
     assert_non_null(mkdtemp(root));
     char out[256];
@@ -245,18 +274,26 @@ static void interrupt_case(const char *extra, double after_s, const char *phase)
     if (pid == 0) {
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1), dup2(null, 2);
-        execl(dmzbench_path(), "dmzbench", "train", "--data", "fashion-mnist", "--quiet", "--threads", "1", out,
-              "--seed", "3", extra, (char *)NULL);
+        execl(dmzbench_path(), "dmzbench", "train", "--data", sp.data, "--quiet", "--threads", "1", out,
+              "--seed", "3", sp.extra, (char *)NULL);
         _exit(127);
     }
-    struct timespec ts = {(time_t)after_s, (long)((after_s - (time_t)after_s) * 1e9)};
+    double start = mono_s();
+    bool ready = !sp.wait_log && !sp.wait_file;
+    while (!ready && mono_s() - start < 60) {
+        ready = sp.wait_log ? log_has(root, sp.wait_log) : access(sp.wait_file, F_OK) == 0;
+        struct timespec poll_ts = {0, 20000000};
+        nanosleep(&poll_ts, NULL);
+    }
+    assert_true(ready);
+    struct timespec ts = {(time_t)sp.after_s, (long)((sp.after_s - (time_t)sp.after_s) * 1e9)};
     nanosleep(&ts, NULL);
     double t0 = mono_s();
     kill(pid, SIGINT);
     int st = 0;
     waitpid(pid, &st, 0);
     double took = mono_s() - t0;
-    fprintf(stderr, "SIGINT %s: exit %d after %.2f s\n", phase, WIFEXITED(st) ? WEXITSTATUS(st) : -1, took);
+    fprintf(stderr, "SIGINT %s: exit %d after %.2f s\n", sp.phase, WIFEXITED(st) ? WEXITSTATUS(st) : -1, took);
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 1);
     assert_true(took < 1.0);
@@ -264,9 +301,12 @@ static void interrupt_case(const char *extra, double after_s, const char *phase)
     char *status = read_in(dir, "status");
     assert_non_null(status);
     assert_non_null(strstr(status, "status: failed"));
-    if (!strstr(status, phase)) fprintf(stderr, "%s\n", status);
-    assert_non_null(strstr(status, phase));
-    free(status);
+    if (!strstr(status, sp.phase)) fprintf(stderr, "%s\n", status);
+    assert_non_null(strstr(status, sp.phase));
+    char *index = read_in(root, "index.csv"); /* failed, and still indexed */
+    assert_non_null(index);
+    assert_non_null(strstr(index, strrchr(dir, '/') + 1));
+    free(status), free(index);
     fs_rm_rf(root);
 }
 
@@ -319,10 +359,53 @@ static void test_stale_index_temporary_is_removed(void **state) {
     fs_rm_rf(root);
 }
 
+/* A CSV big enough that parsing it takes seconds (with --no-cache). */
+static void write_big_csv(const char *dir, char *train, size_t len) {
+    enum { ROWS = 60000 };
+    snprintf(train, len, "%s/big-train.csv", dir);
+    char row[DMZ_IMG_PIXELS * 4 + 8];
+    size_t n = (size_t)snprintf(row, sizeof row, "7");
+    for (int p = 0; p < DMZ_IMG_PIXELS; p++) n += (size_t)snprintf(row + n, sizeof row - n, ",255");
+    row[n++] = '\n';
+    FILE *f = fopen(train, "w");
+    assert_non_null(f);
+    for (int i = 0; i < ROWS; i++) fwrite(row, 1, n, f);
+    assert_int_equal(fclose(f), 0);
+    char test[8300];
+    snprintf(test, sizeof test, "%s/big-test.csv", dir);
+    f = fopen(test, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 100; i++) fwrite(row, 1, n, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* A gnuplot that announces itself in `mark` and then takes its time. */
+static void write_slow_gnuplot(const char *dir, const char *mark) {
+    char path[8300], text[8400];
+    snprintf(path, sizeof path, "%s/gnuplot", dir);
+    snprintf(text, sizeof text, "#!/bin/sh\ntouch '%s'\nexec sleep 30\n", mark);
+    assert_true(fs_write(path, text, strlen(text)));
+    assert_int_equal(chmod(path, 0755), 0);
+}
+
 static void test_sigint_in_each_phase(void **state) {
     (void)state;
-    interrupt_case("--warmup=1000000", 1.0, "during warm-up");
-    interrupt_case("--steps=100000000", 1.0, "interrupted by a signal at step");
+    interrupt_case((interrupt_spec){"fashion-mnist", "--warmup=1000000", NULL, NULL, 1.0, "during warm-up"});
+    interrupt_case((interrupt_spec){"fashion-mnist", "--steps=100000000", NULL, NULL, 1.0,
+                                    "interrupted by a signal at step"});
+    char tmp[] = "/tmp/dmz_phase_XXXXXX", csv[8300], mark[8300], path[16800];
+    assert_non_null(mkdtemp(tmp));
+    write_big_csv(tmp, csv, sizeof csv);
+    interrupt_case((interrupt_spec){csv, "--no-cache", "\"key\":\"data_load\"", NULL, 0.1, "during the data load"});
+    snprintf(mark, sizeof mark, "%s/gnuplot-started", tmp);
+    write_slow_gnuplot(tmp, mark);
+    const char *old_path = getenv("PATH");
+    snprintf(path, sizeof path, "%s:%s", tmp, old_path ? old_path : "/usr/bin:/bin");
+    char *saved = old_path ? strdup(old_path) : NULL;
+    setenv("PATH", path, 1);
+    interrupt_case((interrupt_spec){"synthetic", "--steps=5", NULL, mark, 0.1, "while drawing the figures"});
+    if (saved) setenv("PATH", saved, 1), free(saved);
+    fs_rm_rf(tmp);
 }
 
 int main(void) {
