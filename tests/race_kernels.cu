@@ -22,12 +22,33 @@ static __global__ void neighbour_kernel(float *out) {
     out[t] = s[(t + 1) % N]; /* expect: neighbour */
 }
 
-/* 2 (race build). dmz_block_sum twice in one kernel: it has no trailing
- * barrier, so warp k's second write of warp_sums races with warp 0's read of
- * the first sum. The second call must be preceded by a __syncthreads. */
+/* 2 (race build). A block sum without a trailing barrier (what dmz_block_sum
+ * was before review), called twice in one kernel: warp k's second write of
+ * warp_sums races with warp 0's read of the first sum. */
+static __device__ float block_sum_no_trailing_barrier(float v) {
+    __shared__ float warp_sums[32];
+    unsigned lane = threadIdx.x % 32, warp = threadIdx.x / 32, nwarps = blockDim.x / 32;
+    v = dmz_warp_sum(v);
+    if (lane == 0) warp_sums[warp] = v;
+    __syncthreads();
+    if (warp == 0) {
+        v = lane < nwarps ? warp_sums[lane] : 0.0f;
+        v = dmz_warp_sum(v);
+    }
+    return v;
+}
+
 static __global__ void block_sum_twice_kernel(float *out) {
+    float a = block_sum_no_trailing_barrier((float)threadIdx.x);
+    float b = block_sum_no_trailing_barrier(1.0f); /* expect: block-sum-twice */
+    if (threadIdx.x == 0) out[0] = a + b;
+}
+
+/* 2b. The real dmz_block_sum twice in a row, no barrier between: must be quiet
+ * (it ends with a barrier of its own). */
+static __global__ void real_block_sum_twice_kernel(float *out) {
     float a = dmz_block_sum((float)threadIdx.x);
-    float b = dmz_block_sum(1.0f); /* expect: block-sum-twice */
+    float b = dmz_block_sum(1.0f);
     if (threadIdx.x == 0) out[0] = a + b;
 }
 
@@ -118,6 +139,7 @@ typedef void (*launcher)(float *out, float *word);
 
 static void run_neighbour(float *out, float *) { DMZ_LAUNCH(neighbour_kernel, 1, N, 0, out); }
 static void run_block_sum_twice(float *out, float *) { DMZ_LAUNCH(block_sum_twice_kernel, 1, N, 0, out); }
+static void run_real_block_sum_twice(float *out, float *) { DMZ_LAUNCH(real_block_sum_twice_kernel, 1, N, 0, out); }
 static void run_shuffle_sites(float *out, float *) { DMZ_LAUNCH(shuffle_sites_kernel, 1, N, 0, out); }
 static void run_shuffle_source(float *out, float *) { DMZ_LAUNCH(shuffle_source_kernel, 1, N, 0, out); }
 static void run_blocks_race(float *out, float *) { DMZ_LAUNCH(blocks_race_kernel, 2, N, 0, out); }
@@ -135,6 +157,7 @@ static const struct {
 } cases[] = {
     {"neighbour", run_neighbour},
     {"block-sum-twice", run_block_sum_twice},
+    {"real-block-sum-twice", run_real_block_sum_twice},
     {"shuffle-sites", run_shuffle_sites},
     {"shuffle-source", run_shuffle_source},
     {"blocks-race", run_blocks_race},

@@ -122,6 +122,7 @@ static __device__ __forceinline__ float dmz_block_sum(float v) {
         v = lane < nwarps ? warp_sums[lane] : 0.0f;
         v = dmz_warp_sum(v);
     }
+    __syncthreads(); /* warp_sums is reused by the next call in the same kernel */
     return v;
 }
 
