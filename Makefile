@@ -13,7 +13,8 @@
 #
 # Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
 #           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1,
-#           PORTABLE=1 (baseline x86-64 instead of -march=native, in build-portable/).
+#           PORTABLE=1 (baseline x86-64 instead of -march=native, in build-portable/),
+#           MARCH=x86-64-v3 (that -march instead of native, in build-x86-64-v3/).
 # CUDA: with nvcc, kernels/cuda/*.cu are built for the GPU (the "cuda" backend);
 # with or without it, they are also built for the CPU emulator and tested.
 
@@ -51,7 +52,8 @@ deps:
 SAN ?=
 RACE ?=
 PORTABLE ?=
-BUILD ?= $(if $(SAN),build-san,$(if $(RACE),build-race,$(if $(PORTABLE),build-portable,build)))
+MARCH ?=
+BUILD ?= $(if $(SAN),build-san,$(if $(RACE),build-race,$(if $(MARCH),build-$(MARCH),$(if $(PORTABLE),build-portable,build))))
 CC ?= cc
 PKG_CONFIG ?= pkg-config
 # libcsv ships no .pc file: it is linked by name.
@@ -64,9 +66,11 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
 OPT  := -O3 -g
 # Vector ISA: the host's (-march=native, e.g. AVX2+FMA) unless PORTABLE=1, which
 # keeps the compiler's default target (baseline x86-64: SSE2) in build-portable/.
-ARCH_FLAGS := $(if $(PORTABLE),,-march=native)
-NATIVE_MARCH := $(if $(PORTABLE),,$(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '$$1 == "-march=" {print $$2; exit}'))
-CFG_ARCH := $(if $(PORTABLE),compiler default (PORTABLE=1: baseline$(comma) no -march),-march=native$(if $(NATIVE_MARCH), (= $(NATIVE_MARCH)))$(comma) PORTABLE=1 for baseline x86-64)
+# MARCH=NAME builds for that -march (e.g. x86-64-v3, AVX2+FMA: what the GPU bundle
+# uses, so that it runs on another machine's CPU) in build-NAME/.
+ARCH_FLAGS := $(if $(MARCH),-march=$(MARCH),$(if $(PORTABLE),,-march=native))
+NATIVE_MARCH := $(if $(MARCH)$(PORTABLE),,$(shell $(CC) -march=native -Q --help=target 2>/dev/null | awk '$$1 == "-march=" {print $$2; exit}'))
+CFG_ARCH := $(if $(MARCH),-march=$(MARCH) (MARCH=$(MARCH)),$(if $(PORTABLE),compiler default (PORTABLE=1: baseline$(comma) no -march),-march=native$(if $(NATIVE_MARCH), (= $(NATIVE_MARCH)))$(comma) PORTABLE=1 for baseline x86-64))
 CFLAGS_ALL := $(CSTD) $(WARN) $(OPT) $(ARCH_FLAGS) -fopenmp -I. \
               $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \
               -DDMZ_GIT_REV=\"$(GIT_REV)\" -DDMZ_SOURCE_DIR=\"$(CURDIR)\" \
@@ -325,13 +329,16 @@ check-pascal: $(NVRTC_PTX)
 # A folder to carry to a GPU machine that has only a driver: the nvcc build,
 # the libraries it loads, a data set, run.sh (tests/gpu_check.sh), which
 # writes one verdict file. check-gpu runs it here (NO-GPU without a device).
-GPU_BUNDLE := $(BUILD)/gpu-bundle
+# Its host code is built for GPU_BUNDLE_MARCH, not -march=native: the GPU machine's CPU is another one.
+GPU_BUNDLE_MARCH ?= x86-64-v3
+GPU_BUNDLE_BUILD := build-$(GPU_BUNDLE_MARCH)
+GPU_BUNDLE := $(GPU_BUNDLE_BUILD)/gpu-bundle
 gpu-bundle: deps
-	@$(MAKE) --no-print-directory build
-	@tests/gpu_bundle.sh $(BUILD) $(GPU_BUNDLE) "$(NVCC_VERSION)" "$(CUDA_ARCH)"
+	@$(MAKE) --no-print-directory MARCH=$(GPU_BUNDLE_MARCH) build
+	@tests/gpu_bundle.sh $(GPU_BUNDLE_BUILD) $(GPU_BUNDLE) "$(NVCC_VERSION)" "$(CUDA_ARCH)"
 
 check-gpu: gpu-bundle
-	@$(GPU_BUNDLE)/run.sh $(BUILD)/gpu-check
+	@$(GPU_BUNDLE)/run.sh $(GPU_BUNDLE_BUILD)/gpu-check
 
 # Peers on the same models, side by side, as ratios (development-time only):
 #  - the paper's own program: TensorFlow's dist_mnist in tf.compat.v1 graph mode with a

@@ -122,6 +122,7 @@ static int save_record(fetch_ctx *c, const char *source, char *err) {
     cJSON_AddStringToObject(c->record, "source", source);
     char *text = cJSON_Print(c->record);
     if (!text) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path);
+    dmz_clean_stale_tmp(c->final_dir, "FETCHED.json.tmp.", 60); /* a fetch killed mid-write */
     int rc = dmz_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
     if (rc == DMZ_OK) printf("fetch: %s ready in %s\n", c->dataset, c->final_dir);

@@ -6,6 +6,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include <arpa/inet.h>
@@ -297,10 +300,21 @@ static void test_url_csv(void **state) {
     fx->h = httpd_start(&(httpd_config){.files = {{.path = "/emnist-balanced-test.csv?token=1", .body = csv,
                                                    .len = len, .content_type = "text/csv"}}});
     httpd_url(fx->h, "/emnist-balanced-test.csv?token=1", url, sizeof url);
+    /* what a fetch killed while writing its record left, a few minutes ago */
+    pid_t gone = fork();
+    if (gone == 0) _exit(0);
+    waitpid(gone, NULL, 0);
+    char stale[64];
+    snprintf(stale, sizeof stale, "emnist-balanced/FETCHED.json.tmp.%ld", (long)gone);
+    assert_int_equal(mkdir(in_dir(fx, "emnist-balanced"), 0755), 0);
+    assert_true(fs_write(in_dir(fx, stale), "{", 1));
+    struct timeval old[2] = {{time(NULL) - 300, 0}, {time(NULL) - 300, 0}};
+    assert_int_equal(utimes(in_dir(fx, stale), old), 0);
     dmz_fetch_options opt = {.url = url, .sha256 = sha, .data_dir = fx->dir, .quiet = true};
     int rc = dmz_fetch_dataset(&opt, err);
     if (rc) print_error("%s\n", err);
     assert_int_equal(rc, DMZ_OK);
+    assert_false(fs_exists(in_dir(fx, stale)));
     assert_true(fs_file_is(in_dir(fx, "emnist-balanced/emnist-balanced-test.csv"), csv, len));
     assert_false(fs_exists(in_dir(fx, "downloads/emnist-balanced-test.csv")));
     cJSON *j = read_json(in_dir(fx, "emnist-balanced/FETCHED.json"));
