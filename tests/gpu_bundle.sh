@@ -37,8 +37,11 @@ done
 
 # Data: EMNIST from the cache if it is there, else Fashion-MNIST (Debian's package).
 cache=${DMZBENCH_DATA_DIR:-datasets/cache}
-emnist=$(ls -d "$cache"/emnist* 2>/dev/null | head -1 || true)
-if [ -n "$emnist" ] && [ -d "$emnist" ]; then
+emnist=
+for d in "$cache"/emnist*/; do # a directory that holds the data, not one a failed fetch left empty
+  if [ -d "$d" ] && ls "$d" | grep -Eq '\.(csv|gz)$|-ubyte$'; then emnist=${d%/}; break; fi
+done
+if [ -n "$emnist" ]; then
   cp -r "$emnist" "$out/data/"
 elif [ -d /usr/share/datasets/fashion-mnist ]; then
   cp -r /usr/share/datasets/fashion-mnist "$out/data/"
