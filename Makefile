@@ -8,6 +8,7 @@
 #   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
 #   make gpu-bundle / check-gpu  a folder that validates a GPU machine in one call, one verdict file
 #   make bench-data CSV parse speed and cache-load time at EMNIST's size
+#   make bench-kernels every op at the models' shapes: ours (cuda) vs cuBLAS/cuDNN vs cpu
 #   make bench-peer the paper's TensorFlow program (mlp and cnn) and PyTorch beside dmzbench
 #   make fuzz       libFuzzer on every reader (tests/fuzz/, clang), FUZZ_SECONDS in all
 #
@@ -26,7 +27,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config fuzz fuzz-build
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-kernels bench-peer clean help config fuzz fuzz-build
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -126,6 +127,7 @@ config:
 	@echo "  papi   : $(CFG_PAPI)"
 	@echo "  hwloc  : $(CFG_HWLOC)"
 	@echo "  nvml   : $(CFG_NVML)"
+	@echo "  bench-kernels GPU half: $(CFG_BENCH_GPU)"
 	@echo "  gnuplot: $(if $(shell command -v gnuplot 2>/dev/null),yes,no (figures skipped; apt-get install gnuplot-nox))"
 
 ifneq ($(USE_MPI),)
@@ -177,6 +179,14 @@ ifneq ($(USE_NCCL),)
   LDLIBS_ALL += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(patsubst %/,%,$(dir $(NCCL_LIB))) -lnccl
 endif
 $(BUILD)/obj/net/comm_nccl.o: CFLAGS_ALL += $(if $(USE_NCCL),-isystem $(dir $(NCCL_HEADER)) -isystem $(CUDA_HOME)/include)
+# bench-kernels' GPU half (tests/bench_kernels_gpu.cu): our kernels beside cuBLAS and
+# cuDNN, which it dlopens at run time (the GPU bundle cannot carry them); nvcc needs
+# their headers to build it.
+BENCH_GPU_HEADERS := $(firstword $(wildcard $(CUDA_HOME)/include/cublas_v2.h /usr/include/cublas_v2.h)) \
+                     $(firstword $(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h))
+USE_BENCH_GPU := $(if $(USE_CUDA),$(if $(word 2,$(BENCH_GPU_HEADERS)),1))
+CFG_BENCH_GPU := $(if $(USE_BENCH_GPU),yes (cublas_v2.h and cudnn.h found: cuBLAS/cuDNN columns on a GPU; the libraries are dlopened there),no (needs nvcc$(comma) cublas_v2.h and cudnn.h; found: cuda=$(if $(USE_CUDA),yes,no) headers=$(or $(strip $(BENCH_GPU_HEADERS)),none)))
+$(BUILD)/obj/tests/bench_kernels.o: CFLAGS_ALL += $(if $(USE_BENCH_GPU),-DDMZ_BENCH_GPU)
 LIBS := $(BUILD)/libdmz.a $(if $(USE_CUDA),$(BUILD)/libdmz_cuda.a)
 
 # Objects that depend on the CUDA choice are rebuilt when it changes.
@@ -244,7 +254,7 @@ $(BUILD)/obj/tests/fuzz/replay-%.o: tests/fuzz/replay.c
 
 # ---------------------------------------------------------------- CUDA rules (variables above)
 $(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
-  $(BUILD)/obj/net/comm_nccl.o $(BUILD)/obj/bench/experiment.o \
+  $(BUILD)/obj/net/comm_nccl.o $(BUILD)/obj/bench/experiment.o $(BUILD)/obj/tests/bench_kernels.o \
   $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
 
 $(BUILD)/obj-cuda/%.o: %.cu
@@ -274,6 +284,12 @@ $(BUILD)/tests/test_race: $(BUILD)/obj/tests/test_race.o $(BUILD)/obj-emu/tests/
                           $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+# the GPU half before the libraries it calls into (libdmz_cuda.a)
+$(BUILD)/tests/bench_kernels: $(BUILD)/obj/tests/bench_kernels.o $(if $(USE_BENCH_GPU),$(BUILD)/obj-cuda/tests/bench_kernels_gpu.o) \
+                              $(TEST_SUPPORT_OBJS) $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(if $(USE_BENCH_GPU),-ldl) -lpthread
 
 $(BUILD)/obj/tests/test_cuda_gpu.o: tests/test_cuda_ops.c $(CUDA_STAMP)
 	@mkdir -p $(dir $@)
@@ -365,6 +381,13 @@ bench-peer: deps
 bench-data: deps
 	@$(MAKE) --no-print-directory build
 	@$(BUILD)/tests/bench_data
+
+# Every op at the paper's and the cnn's shapes (batch 100, 256, 1024): ours, cuBLAS/cuDNN
+# and cpu (tests/bench_kernels.c). Without a GPU only the cpu rows run, and it says so.
+BENCH_KERNELS_ARGS ?=
+bench-kernels: deps
+	@$(MAKE) --no-print-directory build
+	@$(BUILD)/tests/bench_kernels $(BENCH_KERNELS_ARGS)
 
 # ---------------------------------------------------------------- fuzzing
 # The harnesses with clang's libFuzzer + ASan/UBSan in build-fuzz/, over the

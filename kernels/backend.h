@@ -100,6 +100,11 @@ typedef struct dmz_backend {
     /* out = conv(inp, w) + bias[oc] (cross-correlation, as every framework) */
     void (*conv2d_forward)(float *out, const float *inp, const float *w, const float *bias,
                            dmz_conv_shape s, float *work);
+    /* out = max(conv(inp, w) + bias[oc], 0): conv2d_forward with the ReLU that
+     * follows it fused in (one pass, one launch), the same bits as conv2d_forward
+     * then relu_forward. Optional: NULL and the model makes the two calls. */
+    void (*conv2d_forward_relu)(float *out, const float *inp, const float *w, const float *bias,
+                                dmz_conv_shape s, float *work);
     /* dinp [B][C][H][W] = gradient of sum(out * dout) w.r.t. inp (overwritten) */
     void (*conv2d_backward_data)(float *dinp, const float *dout, const float *w, dmz_conv_shape s,
                                  float *work);

@@ -2,7 +2,9 @@
  * layer is a record (kind, shapes, offsets into the flat parameter buffer, its
  * activation buffers); the forward pass runs the list in order, the backward
  * pass runs it reversed. ReLU and flatten work in place on their input's
- * buffers, so the mlp makes exactly the op calls it always made. */
+ * buffers, so the mlp makes exactly the op calls it always made. A conv2d
+ * followed by a ReLU runs both in one op (conv2d_forward_relu) where the
+ * backend has it; the ReLU's backward uses the post-ReLU output as before. */
 #include "model.h"
 
 #include <math.h>
@@ -27,6 +29,8 @@ typedef struct layer {
     float w_stddev;       /* truncated normal (2 sigma) */
     float b_init;         /* constant */
     int in_place;         /* relu, flatten: out/dout are the input's buffers */
+    int fused;            /* conv2d: applies the next layer's ReLU itself (conv2d_forward_relu);
+                           * relu: done by the conv2d before it (its backward still runs) */
     float *out, *dout;    /* backend [max_batch][oc*oh*ow] and its gradient */
 } layer;
 
@@ -180,6 +184,9 @@ static int build_layers(dmz_model *m, char *err) {
                               "--model %s: the %s backend has no %s op yet (layer %d, %s); "
                               "use --backend cpu", m->cfg.kind, m->be->name, op, i, kind_names[m->layers[i].kind]);
     }
+    for (int i = 0; i + 1 < m->n_layers; i++)
+        if (m->layers[i].kind == L_CONV2D && m->layers[i + 1].kind == L_RELU && m->be->conv2d_forward_relu)
+            m->layers[i].fused = m->layers[i + 1].fused = 1;
     return DMZ_OK;
 }
 
@@ -300,9 +307,14 @@ static void layer_forward(dmz_model *m, layer *l, const float *x) {
     int B = m->batch;
     switch (l->kind) {
     case L_DENSE: be->dense_forward(l->out, x, w, b, B, l->c, l->oc); break;
-    case L_CONV2D: be->conv2d_forward(l->out, x, w, b, conv_shape(l, B), m->work); break;
+    case L_CONV2D:
+        if (l->fused) be->conv2d_forward_relu(l->out, x, w, b, conv_shape(l, B), m->work);
+        else be->conv2d_forward(l->out, x, w, b, conv_shape(l, B), m->work);
+        break;
     case L_MAXPOOL: be->maxpool2x2_forward(l->out, x, B, l->c, l->h, l->w); break;
-    case L_RELU: be->relu_forward(l->out, x, (size_t)B * size_out(l)); break;
+    case L_RELU:
+        if (!l->fused) be->relu_forward(l->out, x, (size_t)B * size_out(l));
+        break;
     case L_FLATTEN: break; /* NCHW is already flat */
     case L_SOFTMAX_XENT:
         be->softmax_xent_forward(l->out, m->losses, x, m->labels, B, l->oc);

@@ -2,7 +2,9 @@
 # tests/gpu_bundle.sh — make gpu-bundle: a self-contained folder (under 64 MiB)
 # that validates dmzbench on a GPU machine that has an NVIDIA driver and
 # nothing else (no package registry, no toolkit):
-#   bin/     dmzbench and bin/test_cuda_gpu (the nvcc build)
+#   bin/     dmzbench, bin/test_cuda_gpu (the nvcc build) and bin/bench_kernels
+#            (make bench-kernels; cuBLAS/cuDNN are dlopened on the GPU machine,
+#            not carried: cuBLAS alone is over the limit)
 #   lib/     every shared library they load except the C library's own and the
 #            driver's (libcuda): the CUDA runtime, libstdc++, libgomp, curl, ...
 #   data/    a data set (the cache's EMNIST CSVs or IDX files when present, else
@@ -24,6 +26,7 @@ fi
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/data"
 cp "$build/dmzbench" "$build/tests/test_cuda_gpu" "$out/bin/"
+if [ -x "$build/tests/bench_kernels" ]; then cp "$build/tests/bench_kernels" "$out/bin/"; fi
 
 # Shared libraries: what ldd resolves, less glibc's core and the driver.
 for b in "$out"/bin/*; do ldd "$b"; done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |

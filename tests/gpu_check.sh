@@ -10,6 +10,8 @@
 #   kernels       every cuda kernel against the cpu reference (bin/test_cuda_gpu)
 #   memcheck, racecheck, synccheck
 #                 the same tests under compute-sanitizer, when the toolkit is here
+#   bench-kernels every op at the models' shapes: ours vs cuBLAS/cuDNN vs cpu
+#                 (bin/bench_kernels; the table is bench-kernels.txt)
 #   training      the paper's mlp, 2000 steps, on cuda and on cpu from the same
 #                 seed: test accuracy within 0.02, test loss within 10%
 # plus the timings of both runs. OUTDIR/verdict.txt says it all ("verdict: PASS",
@@ -63,6 +65,19 @@ if [ $rc -ne 0 ]; then check kernels fail "exit $rc; $counts; see kernels.log"
 elif grep -q "no CUDA device" "$out/kernels.log"; then
   check kernels skipped "$(grep -m1 'no CUDA device' "$out/kernels.log" | cut -c1-200)"
 else check kernels pass "$counts"; fi
+
+# ---------------------------------------------------------------- kernel benchmark
+if [ ! -x "$here/bin/bench_kernels" ]; then check bench-kernels skipped "bin/bench_kernels not in this bundle"
+elif [ $gpu = 0 ]; then check bench-kernels skipped "no GPU"
+else
+  "$here/bin/bench_kernels" --seconds 0.2 >"$out/bench-kernels.txt" 2>&1
+  rc=$?
+  rows=$(grep -c '^  ' "$out/bench-kernels.txt")
+  if [ $rc -ne 0 ]; then check bench-kernels fail "exit $rc; see bench-kernels.txt"
+  elif grep -q "need a device" "$out/bench-kernels.txt"; then
+    check bench-kernels fail "GPU columns missing: $(grep -m1 'need a device' "$out/bench-kernels.txt" | cut -c1-200)"
+  else check bench-kernels pass "$rows rows in bench-kernels.txt"; fi
+fi
 
 # ---------------------------------------------------------------- compute-sanitizer
 cs=$(command -v compute-sanitizer 2>/dev/null || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1)

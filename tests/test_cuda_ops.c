@@ -1,6 +1,7 @@
 /* Every op of the cuda backend against the cpu reference, on random inputs of
  * odd sizes (not multiples of the 32-wide tiles and warps) and at the paper's
- * real sizes once per product; then the whole mlp trained on both backends.
+ * real sizes once per product; the convolutions and pooling at odd sizes and
+ * the cnn's; then the whole mlp, and a small cnn, trained on both backends.
  *
  * Built twice from this file:
  *   tests/test_cuda_ops  (always)    the kernels compiled for the CPU emulator
@@ -432,6 +433,244 @@ static void test_adam(void **state) {
     free(p), free(m), free(v), free(gp), free(gm), free(gv);
 }
 
+/* ---------------------------------------------------------------- convolution and pooling */
+typedef struct {
+    double abs, rel; /* largest |got - want|, and |got - want| / |want| where |want| >= 0.01 */
+} err_stats;
+
+static err_stats error_of(const float *got, const float *want, size_t n) {
+    err_stats e = {0, 0};
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        if (d > e.abs) e.abs = d;
+        if (fabs(want[i]) >= 0.01 && d / fabs(want[i]) > e.rel) e.rel = d / fabs(want[i]);
+    }
+    return e;
+}
+
+/* The largest errors seen per op over every shape, printed at the end of each test. */
+static err_stats worst_fwd, worst_bwd_data, worst_bwd_filter, worst_bwd_bias;
+
+static void note_error(err_stats *worst, const float *got, const float *want, size_t n) {
+    err_stats e = error_of(got, want, n);
+    if (e.abs > worst->abs) worst->abs = e.abs;
+    if (e.rel > worst->rel) worst->rel = e.rel;
+}
+
+/* Sums of L products of operands uniform in [-1, 1] (sums of magnitude
+ * sqrt(L)/3) in another order than the reference: the error grows like sqrt(L).
+ * Measured on the emulator (the numbers test_conv2d_* print): at most 2.1e-6 *
+ * sqrt(L) (backward-data of the cnn's second layer, L = 1600: 8.4e-5); the bound
+ * allows about 5 times that, plus 1e-5 relative. */
+static double conv_atol(double L) { return 1e-5 * sqrt(L + 1.0); }
+#define CONV_RTOL 1e-5
+
+static void conv_case_name(char *out, size_t len, const char *op, dmz_conv_shape s) {
+    snprintf(out, len, "%s B=%d C=%d H=%d W=%d OC=%d K=%d pad=%d", op, s.B, s.C, s.H, s.W, s.OC, s.K, s.pad);
+}
+
+static void *cpu_work(dmz_conv_shape s) {
+    size_t bytes = CPU->conv2d_workspace(s);
+    void *w = CPU->alloc(bytes);
+    assert_non_null(w);
+    return w;
+}
+
+static void *dev_work(dmz_conv_shape s) {
+    size_t bytes = DEV->conv2d_workspace(s);
+    void *w = DEV->alloc(bytes);
+    assert_non_null(w);
+    return w;
+}
+
+static size_t conv_sizes(dmz_conv_shape s, size_t *nin, size_t *nw, size_t *nout) {
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+    *nin = (size_t)s.B * s.C * s.H * s.W;
+    *nw = (size_t)s.OC * s.C * s.K * s.K;
+    *nout = OH > 0 && OW > 0 ? (size_t)s.B * s.OC * OH * OW : 0;
+    return *nout;
+}
+
+static void check_conv_forward(dmz_conv_shape s, uint64_t seed) {
+    dmz_rng rng;
+    dmz_rng_seed(&rng, seed);
+    size_t nin, nw, nout;
+    conv_sizes(s, &nin, &nw, &nout);
+    float *inp = random_floats(&rng, nin, -1, 1), *w = random_floats(&rng, nw, -1, 1);
+    float *bias = random_floats(&rng, (size_t)s.OC, -1, 1);
+    float *want = malloc((nout ? nout : 1) * sizeof(float)), *want_relu = malloc((nout ? nout : 1) * sizeof(float));
+    float *cw = cpu_work(s);
+    float *d_inp = dev_copy(inp, (nin ? nin : 1) * sizeof(float)), *d_w = dev_copy(w, (nw ? nw : 1) * sizeof(float));
+    float *d_b = dev_copy(bias, (size_t)s.OC * sizeof(float)), *d_out = dev_zeros((nout ? nout : 1) * sizeof(float));
+    float *d_relu = dev_zeros((nout ? nout : 1) * sizeof(float)), *dw = dev_work(s);
+    char what[128];
+    double atol = conv_atol((double)s.C * s.K * s.K);
+    for (int with_bias = 0; with_bias < 2; with_bias++) {
+        CPU->conv2d_forward(want, inp, w, with_bias ? bias : NULL, s, cw);
+        CPU->conv2d_forward_relu(want_relu, inp, w, with_bias ? bias : NULL, s, cw);
+        DEV->conv2d_forward(d_out, d_inp, d_w, with_bias ? d_b : NULL, s, dw);
+        DEV->conv2d_forward_relu(d_relu, d_inp, d_w, with_bias ? d_b : NULL, s, dw);
+        float *got = host_from_dev(d_out, nout), *got_relu = host_from_dev(d_relu, nout);
+        conv_case_name(what, sizeof what, with_bias ? "conv2d_forward" : "conv2d_forward (no bias)", s);
+        assert_int_equal(mismatches(what, got, want, nout, atol, CONV_RTOL), 0);
+        note_error(&worst_fwd, got, want, nout);
+        conv_case_name(what, sizeof what, "conv2d_forward_relu", s);
+        assert_int_equal(mismatches(what, got_relu, want_relu, nout, atol, CONV_RTOL), 0);
+        /* fused = forward then the relu op, bit for bit, on both backends */
+        DEV->relu_forward(d_out, d_out, nout);
+        float *relu_after = host_from_dev(d_out, nout);
+        if (nout) assert_memory_equal(relu_after, got_relu, nout * sizeof(float));
+        CPU->relu_forward(want, want, nout);
+        if (nout) assert_memory_equal(want, want_relu, nout * sizeof(float));
+        free(got), free(got_relu), free(relu_after);
+    }
+    DEV->free(d_inp), DEV->free(d_w), DEV->free(d_b), DEV->free(d_out), DEV->free(d_relu), DEV->free(dw);
+    CPU->free(cw);
+    free(inp), free(w), free(bias), free(want), free(want_relu);
+}
+
+static void check_conv_backward(dmz_conv_shape s, uint64_t seed) {
+    dmz_rng rng;
+    dmz_rng_seed(&rng, seed);
+    size_t nin, nw, nout;
+    conv_sizes(s, &nin, &nw, &nout);
+    float *inp = random_floats(&rng, nin, -1, 1), *w = random_floats(&rng, nw, -1, 1);
+    float *g = random_floats(&rng, nout, -1, 1);
+    float *want_dinp = malloc((nin ? nin : 1) * sizeof(float)), *want_dw = malloc((nw ? nw : 1) * sizeof(float));
+    float *want_db = malloc((size_t)s.OC * sizeof(float));
+    float *cw = cpu_work(s);
+    CPU->conv2d_backward_data(want_dinp, g, w, s, cw);
+    CPU->conv2d_backward_filter(want_dw, want_db, g, inp, s, cw);
+    float *d_inp = dev_copy(inp, (nin ? nin : 1) * sizeof(float)), *d_w = dev_copy(w, (nw ? nw : 1) * sizeof(float));
+    float *d_g = dev_copy(g, (nout ? nout : 1) * sizeof(float)), *dwork = dev_work(s);
+    /* outputs start as garbage: the ops must overwrite, not accumulate */
+    size_t njunk = nin > nw ? nin : nw;
+    if (njunk < (size_t)s.OC) njunk = (size_t)s.OC;
+    float *junk = random_floats(&rng, njunk ? njunk : 1, 50, 60);
+    float *d_dinp = dev_copy(junk, (nin ? nin : 1) * sizeof(float)), *d_dw = dev_copy(junk, (nw ? nw : 1) * sizeof(float));
+    float *d_db = dev_copy(junk, (size_t)s.OC * sizeof(float));
+    char what[128];
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+
+    DEV->conv2d_backward_data(d_dinp, d_g, d_w, s, dwork);
+    float *got = host_from_dev(d_dinp, nin);
+    conv_case_name(what, sizeof what, "conv2d_backward_data", s);
+    assert_int_equal(mismatches(what, got, want_dinp, nin, conv_atol((double)s.OC * s.K * s.K), CONV_RTOL), 0);
+    note_error(&worst_bwd_data, got, want_dinp, nin);
+    free(got);
+
+    double L = (double)s.B * (OH > 0 ? OH : 0) * (OW > 0 ? OW : 0);
+    DEV->conv2d_backward_filter(d_dw, d_db, d_g, d_inp, s, dwork);
+    float *got_dw = host_from_dev(d_dw, nw), *got_db = host_from_dev(d_db, (size_t)s.OC);
+    conv_case_name(what, sizeof what, "conv2d_backward_filter dw", s);
+    assert_int_equal(mismatches(what, got_dw, want_dw, nw, conv_atol(L), CONV_RTOL), 0);
+    note_error(&worst_bwd_filter, got_dw, want_dw, nw);
+    conv_case_name(what, sizeof what, "conv2d_backward_filter dbias", s);
+    assert_int_equal(mismatches(what, got_db, want_db, (size_t)s.OC, conv_atol(L), CONV_RTOL), 0);
+    note_error(&worst_bwd_bias, got_db, want_db, (size_t)s.OC);
+    /* run to run: the same bits (a fixed-order split sum, no atomics); dbias NULL is allowed */
+    DEV->upload(d_dw, junk, (nw ? nw : 1) * sizeof(float));
+    DEV->conv2d_backward_filter(d_dw, NULL, d_g, d_inp, s, dwork);
+    float *again = host_from_dev(d_dw, nw);
+    if (nw) assert_memory_equal(again, got_dw, nw * sizeof(float));
+    free(got_dw), free(got_db), free(again);
+
+    DEV->free(d_inp), DEV->free(d_w), DEV->free(d_g), DEV->free(dwork), DEV->free(d_dinp), DEV->free(d_dw);
+    DEV->free(d_db), CPU->free(cw);
+    free(inp), free(w), free(g), free(want_dinp), free(want_dw), free(want_db), free(junk);
+}
+
+static const dmz_conv_shape conv_odd_shapes[] = {
+    {3, 3, 7, 9, 5, 3, 1},   /* odd everything, 'same' */
+    {3, 3, 7, 9, 5, 3, 0},   /* pad 0 */
+    {2, 2, 5, 6, 3, 5, 2},   /* K=5 'same' on a small image */
+    {2, 3, 9, 8, 4, 5, 0},   /* K=5 pad 0 */
+    {1, 1, 1, 1, 1, 1, 0},   /* one of everything */
+    {2, 4, 3, 4, 3, 7, 3},   /* the filter larger than the image */
+    {2, 5, 9, 7, 33, 3, 1},  /* OC past one 32-row tile */
+    {1, 37, 4, 5, 2, 1, 0},  /* K=1: 37 taps, past one k step */
+    {0, 2, 4, 4, 3, 3, 1},   /* an empty batch: dw and dbias are zeros */
+};
+
+static void print_worst(const char *op, const err_stats *e) {
+    printf("  %-24s max |err| %.3g, max rel err %.3g (|ref| >= 0.01)\n", op, e->abs, e->rel);
+}
+
+static void test_conv2d_forward_odd_sizes(void **state) {
+    (void)state;
+    require_device();
+    for (size_t i = 0; i < sizeof conv_odd_shapes / sizeof conv_odd_shapes[0]; i++)
+        check_conv_forward(conv_odd_shapes[i], 600 + i);
+    print_worst("conv2d_forward", &worst_fwd);
+}
+
+static void test_conv2d_backward_odd_sizes(void **state) {
+    (void)state;
+    require_device();
+    for (size_t i = 0; i < sizeof conv_odd_shapes / sizeof conv_odd_shapes[0]; i++)
+        check_conv_backward(conv_odd_shapes[i], 700 + i);
+    print_worst("conv2d_backward_data", &worst_bwd_data);
+    print_worst("conv2d_backward_filter", &worst_bwd_filter);
+    print_worst("conv2d dbias", &worst_bwd_bias);
+}
+
+/* The cnn's two conv layers at their real sizes (batch 2: emulated kernels are slow). */
+static void test_conv2d_real_sizes(void **state) {
+    (void)state;
+    require_device();
+    dmz_conv_shape conv1 = {2, 1, 28, 28, 32, 5, 2}, conv2 = {2, 32, 14, 14, 64, 5, 2};
+    check_conv_forward(conv1, 800);
+    check_conv_forward(conv2, 801);
+    check_conv_backward(conv1, 802);
+    check_conv_backward(conv2, 803);
+    print_worst("conv2d_forward", &worst_fwd);
+    print_worst("conv2d_backward_data", &worst_bwd_data);
+    print_worst("conv2d_backward_filter", &worst_bwd_filter);
+    print_worst("conv2d dbias", &worst_bwd_bias);
+}
+
+/* Max pooling is exact: bit-identical to the reference, ties (few distinct
+ * values), NaN, -0.0 and odd sizes included. */
+static void check_maxpool(int B, int C, int H, int W, uint64_t seed) {
+    dmz_rng rng;
+    dmz_rng_seed(&rng, seed);
+    size_t nin = (size_t)B * C * H * W, nout = (size_t)B * C * dmz_pool_out(H) * dmz_pool_out(W);
+    float *x = malloc(nin * sizeof(float)), *g = random_floats(&rng, nout, -1, 1);
+    for (size_t i = 0; i < nin; i++) {
+        uint32_t k = dmz_rng_below(&rng, 40);
+        x[i] = k == 0 ? NAN : k == 1 ? -0.0f : (float)(int)(k % 5) - 2.0f; /* many ties */
+    }
+    float *want = malloc(nout * sizeof(float)), *want_d = malloc(nin * sizeof(float));
+    CPU->maxpool2x2_forward(want, x, B, C, H, W);
+    CPU->maxpool2x2_backward(want_d, g, x, B, C, H, W);
+    float *junk = random_floats(&rng, nin, 50, 60);
+    float *d_x = dev_copy(x, nin * sizeof(float)), *d_g = dev_copy(g, nout * sizeof(float));
+    float *d_out = dev_copy(junk, nout * sizeof(float)), *d_dx = dev_copy(junk, nin * sizeof(float));
+    DEV->maxpool2x2_forward(d_out, d_x, B, C, H, W);
+    DEV->maxpool2x2_backward(d_dx, d_g, d_x, B, C, H, W);
+    float *got = host_from_dev(d_out, nout), *got_d = host_from_dev(d_dx, nin);
+    if (memcmp(got, want, nout * sizeof(float)) || memcmp(got_d, want_d, nin * sizeof(float))) {
+        fprintf(stderr, "  maxpool B=%d C=%d H=%d W=%d: not bit-identical\n", B, C, H, W);
+        mismatches("maxpool forward", got, want, nout, 0, 0);
+        mismatches("maxpool backward", got_d, want_d, nin, 0, 0);
+        fail();
+    }
+    DEV->free(d_x), DEV->free(d_g), DEV->free(d_out), DEV->free(d_dx);
+    free(x), free(g), free(want), free(want_d), free(junk), free(got), free(got_d);
+}
+
+static void test_maxpool(void **state) {
+    (void)state;
+    require_device();
+    check_maxpool(2, 3, 7, 9, 900);   /* odd rows and columns: partial windows */
+    check_maxpool(1, 2, 8, 8, 901);
+    check_maxpool(3, 1, 1, 1, 902);   /* a 1x1 window */
+    check_maxpool(2, 2, 5, 4, 903);
+    check_maxpool(1, 1, 2, 7, 904);
+    check_maxpool(2, 32, 28, 28, 905); /* the cnn's */
+    check_maxpool(2, 64, 14, 14, 906);
+}
+
 /* ---------------------------------------------------------------- the whole model */
 /* The paper's mlp, narrower (emulated kernels are slow), trained 20 steps from
  * the same seed on the same batches by both backends: the loss of every step and
@@ -479,6 +718,61 @@ static void test_mlp_training_matches_cpu(void **state) {
     dmz_model_get_params(mc, pc);
     dmz_model_get_params(mg, pg);
     assert_int_equal(mismatches("mlp params after training", pg, pc, np, 1e-4, 1e-3), 0);
+    free(pc), free(pg);
+    dmz_model_destroy(mc), dmz_model_destroy(mg);
+}
+
+/* The cnn, shrunk (12x12 images, 4 and 6 filters of 5x5, 16 hidden units, 5
+ * classes, batch 6), trained 6 steps from the same seed on the same batches by
+ * both backends: every step's loss within 1e-3 + 1e-4 relative, the parameters
+ * at the end within 1e-4 + 1e-3 relative. The conv layers run fused with their
+ * ReLU on both (conv2d_forward_relu). */
+static void test_cnn_training_matches_cpu(void **state) {
+    (void)state;
+    require_device();
+    enum { SIDE = 12, IN = SIDE * SIDE, CLASSES = 5, BATCH = 6, STEPS = 6 };
+    dmz_model_config cfg = {.kind = "cnn", .inputs = IN, .hidden = 16, .classes = CLASSES, .max_batch = BATCH,
+                            .height = SIDE, .width = SIDE, .conv1 = 4, .conv2 = 6, .kernel = 5};
+    char err[DMZ_ERR_LEN];
+    dmz_model *mc, *mg;
+    assert_int_equal(dmz_model_create(CPU, &cfg, 7, &mc, err), DMZ_OK);
+    assert_int_equal(dmz_model_create(DEV, &cfg, 7, &mg, err), DMZ_OK);
+    size_t np = dmz_model_num_params(mc);
+    dmz_rng rng;
+    dmz_rng_seed(&rng, 16);
+    uint8_t images[BATCH * IN], labels[BATCH];
+    int bad = 0;
+    double worst = 0;
+    for (int step = 0; step < STEPS; step++) {
+        for (int i = 0; i < BATCH * IN; i++) images[i] = dmz_rng_below(&rng, 3) ? 0 : (uint8_t)dmz_rng_below(&rng, 256);
+        for (int i = 0; i < BATCH; i++) {
+            labels[i] = (uint8_t)dmz_rng_below(&rng, CLASSES);
+            for (int y = 0; y < 4; y++) images[i * IN + (2 * labels[i] + y) * SIDE + 3] = 255; /* something to learn */
+        }
+        float loss[2];
+        dmz_model *ms[2] = {mc, mg};
+        for (int k = 0; k < 2; k++) {
+            dmz_model_set_batch(ms[k], images, labels, BATCH);
+            dmz_model_forward(ms[k]);
+            loss[k] = dmz_model_loss(ms[k]);
+            dmz_model_backward(ms[k]);
+            dmz_model_update(ms[k], 1e-3f, 0.9f, 0.999f, 1e-8f);
+        }
+        double d = fabs((double)loss[1] - loss[0]);
+        worst = fmax(worst, d);
+        if (d > 1e-3 + 1e-4 * fabs(loss[0])) {
+            fprintf(stderr, "  step %d: loss %s %.7g vs cpu %.7g\n", step, DEV_NAME, loss[1], loss[0]);
+            bad++;
+        }
+        if (step == 0 || step == STEPS - 1)
+            printf("  step %d: loss cpu %.6f, %s %.6f\n", step, loss[0], DEV_NAME, loss[1]);
+    }
+    printf("  largest |loss difference| over %d steps: %.3g\n", STEPS, worst);
+    assert_int_equal(bad, 0);
+    float *pc = malloc(np * sizeof(float)), *pg = malloc(np * sizeof(float));
+    dmz_model_get_params(mc, pc);
+    dmz_model_get_params(mg, pg);
+    assert_int_equal(mismatches("cnn params after training", pg, pc, np, 1e-4, 1e-3), 0);
     free(pc), free(pg);
     dmz_model_destroy(mc), dmz_model_destroy(mg);
 }
@@ -623,6 +917,11 @@ int main(void) {
         cmocka_unit_test(test_count_correct),
         cmocka_unit_test(test_adam),
         cmocka_unit_test(test_mlp_training_matches_cpu),
+        cmocka_unit_test(test_conv2d_forward_odd_sizes),
+        cmocka_unit_test(test_conv2d_backward_odd_sizes),
+        cmocka_unit_test(test_conv2d_real_sizes),
+        cmocka_unit_test(test_maxpool),
+        cmocka_unit_test(test_cnn_training_matches_cpu),
         cmocka_unit_test(test_registry),
 #ifndef DMZ_TEST_CUDA_GPU
         cmocka_unit_test(test_emu_indices),

@@ -52,6 +52,7 @@ const dmz_backend dmz_backend_cpu = {
     .adam_update = cpu_adam_update,
     .conv2d_workspace = cpu_conv2d_workspace,
     .conv2d_forward = cpu_conv2d_forward,
+    .conv2d_forward_relu = cpu_conv2d_forward_relu,
     .conv2d_backward_data = cpu_conv2d_backward_data,
     .conv2d_backward_filter = cpu_conv2d_backward_filter,
     .maxpool2x2_forward = cpu_maxpool2x2_forward,

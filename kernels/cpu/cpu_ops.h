@@ -55,6 +55,8 @@ size_t cpu_conv2d_workspace(dmz_conv_shape s);
 size_t cpu_conv2d_packed_w_floats(dmz_conv_shape s); /* where the im2col slots start in it */
 void cpu_conv2d_forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
                         float *work);
+void cpu_conv2d_forward_relu(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
+                             float *work);
 void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work);

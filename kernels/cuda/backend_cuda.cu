@@ -104,13 +104,13 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_reduce_sum,
     cuda_count_correct,
     cuda_adam_update,
-    /* conv2d and maxpool: not written yet (the model refuses the cnn, naming the op) */
-    NULL, /* conv2d_workspace */
-    NULL, /* conv2d_forward */
-    NULL, /* conv2d_backward_data */
-    NULL, /* conv2d_backward_filter */
-    NULL, /* maxpool2x2_forward */
-    NULL, /* maxpool2x2_backward */
+    cuda_conv2d_workspace,
+    cuda_conv2d_forward,
+    cuda_conv2d_forward_relu,
+    cuda_conv2d_backward_data,
+    cuda_conv2d_backward_filter,
+    cuda_maxpool2x2_forward,
+    cuda_maxpool2x2_backward,
 };
 
 #ifndef DMZ_CUDA_EMU

@@ -23,6 +23,15 @@
 #define cuda_reduce_sum cuda_emu_reduce_sum
 #define cuda_count_correct cuda_emu_count_correct
 #define cuda_adam_update cuda_emu_adam_update
+/* convolution and pooling (the cnn) */
+#define cuda_conv2d_workspace cuda_emu_conv2d_workspace
+#define cuda_conv2d_backward_filter_workspace cuda_emu_conv2d_backward_filter_workspace
+#define cuda_conv2d_forward cuda_emu_conv2d_forward
+#define cuda_conv2d_forward_relu cuda_emu_conv2d_forward_relu
+#define cuda_conv2d_backward_data cuda_emu_conv2d_backward_data
+#define cuda_conv2d_backward_filter cuda_emu_conv2d_backward_filter
+#define cuda_maxpool2x2_forward cuda_emu_maxpool2x2_forward
+#define cuda_maxpool2x2_backward cuda_emu_maxpool2x2_backward
 #endif
 
 void cuda_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
@@ -36,5 +45,18 @@ void cuda_softmax_xent_backward(float *dlogits, const float *probs, const int32_
 void cuda_reduce_sum(float *out, const float *in, size_t n);
 void cuda_count_correct(float *out, const float *probs, const int32_t *labels, int B, int V);
 void cuda_adam_update(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp);
+
+/* convolution (implicit GEMM: conv2d_igemm.cuh) and 2x2 max pooling */
+size_t cuda_conv2d_workspace(dmz_conv_shape s);
+size_t cuda_conv2d_backward_filter_workspace(dmz_conv_shape s); /* its partial sums */
+void cuda_conv2d_forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
+                         float *work);
+void cuda_conv2d_forward_relu(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
+                              float *work);
+void cuda_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
+void cuda_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
+                                 float *work);
+void cuda_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
+void cuda_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 
 #endif
