@@ -23,6 +23,12 @@
 #define cuda_reduce_sum cuda_emu_reduce_sum
 #define cuda_count_correct cuda_emu_count_correct
 #define cuda_adam_update cuda_emu_adam_update
+/* the device-resident step */
+#define cuda_dense_forward_relu cuda_emu_dense_forward_relu
+#define cuda_dense_bias_grad cuda_emu_dense_bias_grad
+#define cuda_gather_batch cuda_emu_gather_batch
+#define cuda_softmax_xent_train cuda_emu_softmax_xent_train
+#define cuda_adam_update_step cuda_emu_adam_update_step
 #endif
 
 void cuda_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
@@ -36,5 +42,16 @@ void cuda_softmax_xent_backward(float *dlogits, const float *probs, const int32_
 void cuda_reduce_sum(float *out, const float *in, size_t n);
 void cuda_count_correct(float *out, const float *probs, const int32_t *labels, int B, int V);
 void cuda_adam_update(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp);
+
+/* the device-resident step (the optional entries of kernels/backend.h) */
+void cuda_dense_forward_relu(float *out, const float *inp, const float *w, const float *bias, int B, int C, int OC);
+/* dbias[OC] = column sums of dout[B][OC] (dense_backward's, for the cublas backend) */
+void cuda_dense_bias_grad(float *dbias, const float *dout, int B, int OC);
+void cuda_gather_batch(float *input, int32_t *labels, const uint8_t *images, const uint8_t *labels_all,
+                       const uint32_t *order, const dmz_step_state *st, int offset, int n, int pixels, float scale);
+void cuda_softmax_xent_train(float *dlogits, float *loss_log, int log_len, const float *logits, const int32_t *labels,
+                             dmz_step_state *st, int advance, int B, int V);
+void cuda_adam_update_step(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp,
+                           const dmz_step_state *st);
 
 #endif
