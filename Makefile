@@ -161,7 +161,7 @@ ifneq ($(USE_CUDA),)
   endif
   CFLAGS_ALL += -DDMZ_HAVE_CUDA '-DDMZ_NVCC_VERSION="$(NVCC_VERSION)"' '-DDMZ_CUDA_ARCH="$(CUDA_ARCH)"'
   LDLIBS_ALL += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
-  GPU_TEST_BIN := $(BUILD)/tests/test_cuda_gpu
+  GPU_TEST_BIN := $(BUILD)/tests/test_cuda_gpu $(BUILD)/tests/test_cuda_step_gpu
 endif
 # NCCL: the gradient all-reduce on device buffers (sync mode, --backend cuda); needs CUDA and MPI.
 NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
@@ -241,7 +241,7 @@ $(BUILD)/obj/tests/fuzz/replay-%.o: tests/fuzz/replay.c
 # ---------------------------------------------------------------- CUDA rules (variables above)
 $(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
   $(BUILD)/obj/net/comm_nccl.o $(BUILD)/obj/bench/experiment.o \
-  $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
+  $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj/tests/test_cuda_step.o $(CUDA_OBJS): $(CUDA_STAMP)
 
 $(BUILD)/obj-cuda/%.o: %.cu
 	@mkdir -p $(dir $@)
@@ -265,6 +265,14 @@ $(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj-em
                               $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+$(BUILD)/tests/test_cuda_step: $(BUILD)/obj/tests/test_cuda_step.o $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+$(BUILD)/obj/tests/test_cuda_step_gpu.o: tests/test_cuda_step.c $(CUDA_STAMP)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -DDMZ_TEST_CUDA_GPU -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/test_race: $(BUILD)/obj/tests/test_race.o $(BUILD)/obj-emu/tests/race_kernels.o \
                           $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
