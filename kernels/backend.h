@@ -163,6 +163,9 @@ typedef struct dmz_backend {
     void *(*graph_end)(char *err);
     void (*graph_launch)(void *graph);
     void (*graph_destroy)(void *graph);
+    /* Whether maxpool2x2 can pool an H x W input (NULL: every size); else 0 and
+     * why (the cudnn backend cannot pool odd sizes as TensorFlow's 'SAME' does). */
+    int (*maxpool2x2_supports)(int H, int W, char *why, size_t len);
 } dmz_backend;
 
 /* The backend called `name`, or NULL with the reason in err (unknown, or not built). */

@@ -190,6 +190,11 @@ static int build_layers(dmz_model *m, char *err) {
     else return dmz_errorf(err, DMZ_EXIT_USAGE, "--model: unknown model '%s' (known: mlp, cnn)", m->cfg.kind);
     if (rc) return rc;
     for (int i = 0; i < m->n_layers; i++) {
+        const layer *l = &m->layers[i];
+        char why[256];
+        if (l->kind == L_MAXPOOL && m->be->maxpool2x2_supports && !m->be->maxpool2x2_supports(l->h, l->w, why, sizeof why))
+            return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s on the %s backend: layer %d (maxpool): %s", m->cfg.kind,
+                              m->be->name, i, why);
         const char *op = missing_op(m->be, m->layers[i].kind);
         if (op)
             return dmz_errorf(err, DMZ_EXIT_USAGE,

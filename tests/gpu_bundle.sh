@@ -2,7 +2,10 @@
 # tests/gpu_bundle.sh — make gpu-bundle: a self-contained folder (under 64 MiB)
 # that validates dmzbench on a GPU machine that has an NVIDIA driver and
 # nothing else (no package registry, no toolkit):
-#   bin/     dmzbench and bin/test_cuda_gpu (the nvcc build)
+#   bin/     dmzbench, bin/test_cuda_gpu and bin/test_cuda_step_gpu (the nvcc build;
+#            the cublas/cudnn backends load NVIDIA's libraries at run time, which
+#            the bundle does not carry: over 64 MiB; where the GPU machine has them
+#            their tests run, else they skip saying which library is missing)
 #   lib/     every shared library they load except the C library's own and the
 #            driver's (libcuda): the CUDA runtime, libstdc++, libgomp, curl, ...
 #   data/    a data set (the cache's EMNIST CSVs or IDX files when present, else
@@ -24,6 +27,7 @@ fi
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/data"
 cp "$build/dmzbench" "$build/tests/test_cuda_gpu" "$out/bin/"
+[ -x "$build/tests/test_cuda_step_gpu" ] && cp "$build/tests/test_cuda_step_gpu" "$out/bin/"
 
 # Shared libraries: what ldd resolves, less glibc's core and the driver.
 for b in "$out"/bin/*; do ldd "$b"; done | awk '$2 == "=>" && $3 ~ /^\// { print $3 }' | sort -u |

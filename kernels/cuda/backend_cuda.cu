@@ -225,6 +225,7 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_graph_end,
     cuda_graph_launch,
     cuda_graph_destroy,
+    NULL, /* maxpool2x2_supports: every size */
 };
 
 #ifndef DMZ_CUDA_EMU

@@ -156,6 +156,8 @@ void destroy(context *c) {
     if (c->stream) cudaStreamSynchronize(c->stream);
     for (int k = 0; k < VENDOR_SLOTS; k++)
         if (c->vendor[k] && c->vendor_free[k]) c->vendor_free[k](c->vendor[k]);
+    for (int k = 0; k < VENDOR_SLOTS; k++)
+        if (c->vendor_memory[k]) cudaFree(c->vendor_memory[k]);
     for (int k = 0; k < STAGING_SLOTS; k++) {
         if (c->staging[k]) cudaFreeHost(c->staging[k]);
         if (c->staged[k]) cudaEventDestroy(c->staged[k]);

@@ -26,6 +26,7 @@ struct context {
     int next_slot;
     void *vendor[VENDOR_SLOTS];        /* library handles bound to this stream, made on first use */
     void (*vendor_free[VENDOR_SLOTS])(void *);
+    void *vendor_memory[VENDOR_SLOTS]; /* device memory a handle holds (cuBLAS's workspace), freed with it */
     void *vendor_scratch;              /* device memory a library call needs beyond `work` */
     size_t vendor_scratch_bytes;
     int graphs;                        /* graphs captured on this context that are still alive */

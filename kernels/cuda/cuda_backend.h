@@ -37,6 +37,14 @@ int dmz_cuda_device_count(void);
 /* 1 and *g filled, or 0 with the reason. */
 int dmz_cuda_gpu_info(int device, dmz_gpu_info *g, char *reason, size_t len);
 
+/* The comparison backends (nvcc builds with the headers: DMZ_HAVE_CUBLAS,
+ * DMZ_HAVE_CUDNN; kernels/cuda/vendor/): "cublas" (every GEMM through
+ * cuBLAS) and "cudnn" (convolutions and pooling through cuDNN, GEMMs through
+ * cuBLAS), the rest shared with "cuda". The libraries are loaded at run time:
+ * NULL with the reason (no device, library missing) when they cannot run. */
+const dmz_backend *dmz_cublas_backend(char *reason, size_t len);
+const dmz_backend *dmz_cudnn_backend(char *reason, size_t len);
+
 extern const dmz_backend dmz_backend_cuda_emu;
 int dmz_cuda_emu_available(char *reason, size_t len); /* always 1 */
 

@@ -29,6 +29,7 @@
 #define cuda_gather_batch cuda_emu_gather_batch
 #define cuda_softmax_xent_train cuda_emu_softmax_xent_train
 #define cuda_adam_update_step cuda_emu_adam_update_step
+#define cuda_bias_act cuda_emu_bias_act
 #endif
 
 void cuda_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
@@ -53,5 +54,7 @@ void cuda_softmax_xent_train(float *dlogits, float *loss_log, int log_len, const
                              dmz_step_state *st, int advance, int B, int V);
 void cuda_adam_update_step(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp,
                            const dmz_step_state *st);
+/* out[b][o] = act(out[b][o] + bias[o]), act = ReLU when relu (a GEMM's epilogue, for the cublas backend) */
+void cuda_bias_act(float *out, const float *bias, int B, int OC, int relu);
 
 #endif
