@@ -124,6 +124,8 @@ config:
 	@echo "  cudaemu: $(CFG_CUDA_EMU)"
 	@echo "  mpi    : $(CFG_MPI)"
 	@echo "  nccl   : $(CFG_NCCL)"
+	@echo "  cublas : $(CFG_CUBLAS)"
+	@echo "  cudnn  : $(CFG_CUDNN)"
 	@echo "  papi   : $(CFG_PAPI)"
 	@echo "  hwloc  : $(CFG_HWLOC)"
 	@echo "  nvml   : $(CFG_NVML)"
@@ -151,7 +153,7 @@ EMU_OBJS  := $(CUDA_SRCS:%.cu=$(BUILD)/obj-emu/%.o) $(EMU_SRCS:%.cpp=$(BUILD)/ob
 NVCC_GENCODE := $(foreach a,$(CUDA_ARCH),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(CUDA_PTX),code=compute_$(CUDA_PTX)
 NVCC_WARN ?= -Xcompiler -Wall,-Wextra,-Werror,-Wno-unused-parameter $(if $(filter 9 10 11,$(NVCC_MAJOR)),,-Werror all-warnings)
-NVCC_FLAGS := -O3 -std=c++17 -lineinfo -I. -Wno-deprecated-gpu-targets $(NVCC_GENCODE) $(NVCC_WARN)
+NVCC_FLAGS := -O3 -std=c++17 -lineinfo -I. -Wno-deprecated-gpu-targets $(NVCC_GENCODE) $(NVCC_WARN) '-DDMZ_NVCC_VERSION="$(NVCC_VERSION)"' '-DDMZ_CUDA_ARCH="$(CUDA_ARCH)"'
 EMU_CXXFLAGS := -std=c++17 -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter $(OPT) -I. $(SAN_FLAGS)
 EMU_CU_FLAGS := -x c++ -include kernels/cuda/emu/cuda_emu.h -DDMZ_CUDA_EMU
 # RACE=1 (make test-race, build-race/): the kernel files under ThreadSanitizer,
@@ -167,7 +169,7 @@ ifneq ($(USE_CUDA),)
   endif
   CFLAGS_ALL += -DDMZ_HAVE_CUDA '-DDMZ_NVCC_VERSION="$(NVCC_VERSION)"' '-DDMZ_CUDA_ARCH="$(CUDA_ARCH)"'
   LDLIBS_ALL += -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudart -lstdc++
-  GPU_TEST_BIN := $(BUILD)/tests/test_cuda_gpu
+  GPU_TEST_BIN := $(BUILD)/tests/test_cuda_gpu $(BUILD)/tests/test_cuda_step_gpu
 endif
 # NCCL: the gradient all-reduce on device buffers (sync mode, --backend cuda); needs CUDA and MPI.
 NCCL_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/nccl.h /usr/include/nccl.h))
@@ -179,6 +181,27 @@ ifneq ($(USE_NCCL),)
   LDLIBS_ALL += -L$(dir $(NCCL_LIB)) -Wl,-rpath,$(patsubst %/,%,$(dir $(NCCL_LIB))) -lnccl
 endif
 $(BUILD)/obj/net/comm_nccl.o: CFLAGS_ALL += $(if $(USE_NCCL),-isystem $(dir $(NCCL_HEADER)) -isystem $(CUDA_HOME)/include)
+# cuBLAS / cuDNN: the comparison backends (kernels/cuda/vendor/), compiled by nvcc when
+# the headers are here; the libraries are dlopen'ed at run time (not linked: a
+# driver-only machine and the GPU bundle still run, and say which library is missing).
+CUBLAS_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/cublas_v2.h /usr/include/cublas_v2.h))
+CUBLAS_LIB := $(firstword $(wildcard $(CUDA_LIBDIR)/libcublas.so /usr/lib/x86_64-linux-gnu/libcublas.so))
+CUDNN_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/cudnn.h /usr/include/cudnn.h /usr/include/x86_64-linux-gnu/cudnn.h))
+CUDNN_LIB := $(firstword $(wildcard $(CUDA_LIBDIR)/libcudnn.so /usr/lib/x86_64-linux-gnu/libcudnn.so))
+USE_CUBLAS := $(if $(NO_CUBLAS),,$(if $(USE_CUDA),$(if $(CUBLAS_HEADER),1)))
+USE_CUDNN := $(if $(NO_CUDNN),,$(if $(USE_CUBLAS),$(if $(CUDNN_HEADER),1)))
+CFG_CUBLAS := $(call have,CUBLAS,$(if $(USE_CUBLAS),yes ($(CUBLAS_HEADER); $(if $(CUBLAS_LIB),$(CUBLAS_LIB),no libcublas.so here) loaded at run time: --backend cublas),no (needs nvcc and cublas_v2.h; found: cuda=$(if $(USE_CUDA),yes,no) header=$(if $(CUBLAS_HEADER),yes,no)$(if $(NO_CUBLAS),$(comma) NO_CUBLAS=1))))
+CFG_CUDNN := $(call have,CUDNN,$(if $(USE_CUDNN),yes ($(CUDNN_HEADER); $(if $(CUDNN_LIB),$(CUDNN_LIB),no libcudnn.so here) loaded at run time: --backend cudnn),no (needs cuBLAS and cudnn.h; found: cublas=$(if $(USE_CUBLAS),yes,no) header=$(if $(CUDNN_HEADER),yes,no)$(if $(NO_CUDNN),$(comma) NO_CUDNN=1))))
+VENDOR_SRCS := $(if $(USE_CUBLAS),kernels/cuda/vendor/backend_cublas.cu) $(if $(USE_CUDNN),kernels/cuda/vendor/backend_cudnn.cu)
+VENDOR_OBJS := $(VENDOR_SRCS:%.cu=$(BUILD)/obj-cuda/%.o)
+ifneq ($(USE_CUBLAS),)
+  CFLAGS_ALL += -DDMZ_HAVE_CUBLAS
+  LDLIBS_ALL += -ldl
+endif
+ifneq ($(USE_CUDNN),)
+  CFLAGS_ALL += -DDMZ_HAVE_CUDNN
+endif
+$(VENDOR_OBJS): NVCC_FLAGS += $(if $(CUDNN_HEADER),-isystem $(dir $(CUDNN_HEADER)))
 # bench-kernels' GPU half (tests/bench_kernels_gpu.cu): our kernels beside cuBLAS and
 # cuDNN, which it dlopens at run time (the GPU bundle cannot carry them); nvcc needs
 # their headers to build it.
@@ -191,7 +214,7 @@ LIBS := $(BUILD)/libdmz.a $(if $(USE_CUDA),$(BUILD)/libdmz_cuda.a)
 
 # Objects that depend on the CUDA choice are rebuilt when it changes.
 CUDA_STAMP := $(BUILD)/.cuda-config
-CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI) nccl=$(NO_NCCL)
+CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI) nccl=$(NO_NCCL) cublas=$(USE_CUBLAS) cudnn=$(USE_CUDNN)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONFIG)" ] || echo "$(CUDA_CONFIG)" > $(CUDA_STAMP); })
 # ---------------------------------------------------------------- sources
 LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c bench/*.c)
@@ -255,13 +278,14 @@ $(BUILD)/obj/tests/fuzz/replay-%.o: tests/fuzz/replay.c
 # ---------------------------------------------------------------- CUDA rules (variables above)
 $(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
   $(BUILD)/obj/net/comm_nccl.o $(BUILD)/obj/bench/experiment.o $(BUILD)/obj/tests/bench_kernels.o \
-  $(BUILD)/obj/tests/test_cuda_ops.o $(CUDA_OBJS): $(CUDA_STAMP)
+  $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj/tests/test_cuda_step.o $(CUDA_OBJS) $(VENDOR_OBJS) \
+  $(BUILD)/obj/kernels/backend.o: $(CUDA_STAMP)
 
 $(BUILD)/obj-cuda/%.o: %.cu
 	@mkdir -p $(dir $@)
 	$(call say,NVCC,$<)$(NVCC) $(NVCC_FLAGS) -MMD -MF $(@:.o=.d) -c $< -o $@
 
-$(BUILD)/libdmz_cuda.a: $(CUDA_OBJS)
+$(BUILD)/libdmz_cuda.a: $(CUDA_OBJS) $(VENDOR_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 
 $(BUILD)/obj-emu/%.o: %.cu
@@ -279,6 +303,14 @@ $(BUILD)/tests/test_cuda_ops: $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj-em
                               $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+$(BUILD)/tests/test_cuda_step: $(BUILD)/obj/tests/test_cuda_step.o $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)
+	@mkdir -p $(dir $@)
+	$(call say,LD,$@)$(CXX) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka) -lpthread
+
+$(BUILD)/obj/tests/test_cuda_step_gpu.o: tests/test_cuda_step.c $(CUDA_STAMP)
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -DDMZ_TEST_CUDA_GPU -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/test_race: $(BUILD)/obj/tests/test_race.o $(BUILD)/obj-emu/tests/race_kernels.o \
                           $(TEST_SUPPORT_OBJS) $(BUILD)/libdmz_cuda_emu.a $(LIBS)

@@ -22,7 +22,8 @@ typedef struct dmz_train_config {
     uint64_t seed;
     double target_accuracy;   /* <= 0: none */
     int eval_every;           /* evaluate on the test split every N steps (and at the end) */
-    int log_every;            /* steps.csv row every N steps */
+    int log_every;            /* steps.csv row every N steps; device backends read losses back only then */
+    bool graph;               /* --graph: capture one training step in a CUDA Graph, replay it */
     int threads;              /* cpu threads, 0 = OpenMP default */
     const char *out_dir;      /* results/ */
     bool quiet, no_plots;

@@ -35,7 +35,10 @@ void dmz_train_usage(void) {
           "  --warmup N               warm-up steps, timed apart and discarded (default 10)\n"
           "  --target-accuracy X      report time to reach this test accuracy (0..1)\n"
           "  --eval-every N           test-set evaluation interval in steps (default 100)\n"
-          "  --log-every N            steps.csv row interval (default 1)\n"
+          "  --log-every N            steps.csv row interval (default 1); on a GPU backend also how often\n"
+          "                           the step losses are read back (the steps in between never wait)\n"
+          "  --graph                  GPU backends, single mode: capture one whole training step in a CUDA\n"
+          "                           Graph and replay it (phase times then unavailable)\n"
           "  --threads N              cpu backend threads (default: OpenMP's)\n"
           "  --name NAME              experiment name in the run directory\n"
           "  --out DIR                results directory (default results/)\n"
@@ -78,7 +81,7 @@ static int check_choice(const char *opt, const char *v, const char *const *choic
 
 enum { OPT_DATA_DIR = 256, OPT_NO_FALLBACK, OPT_TARGET, OPT_EVAL_EVERY, OPT_LOG_EVERY, OPT_THREADS,
        OPT_NAME, OPT_NO_PLOTS, OPT_GLOBAL_BATCH, OPT_RANK_SPEED, OPT_TIMEOUT, OPT_NO_PROBE, OPT_CONSISTENCY,
-       OPT_NO_CACHE };
+       OPT_NO_CACHE, OPT_GRAPH };
 
 static const struct option train_options[] = {
     {"model", required_argument, 0, 'm'},       {"data", required_argument, 0, 'd'},
@@ -96,6 +99,7 @@ static const struct option train_options[] = {
     {"global-batch", required_argument, 0, OPT_GLOBAL_BATCH}, {"rank-speed", required_argument, 0, OPT_RANK_SPEED},
     {"timeout", required_argument, 0, OPT_TIMEOUT}, {"no-probe", no_argument, 0, OPT_NO_PROBE},
     {"check-consistency", required_argument, 0, OPT_CONSISTENCY},
+    {"graph", no_argument, 0, OPT_GRAPH},
     {0, 0, 0, 0},
 };
 
@@ -111,6 +115,7 @@ static int apply_option(int c, const char *arg, dmz_train_config *cfg, char *err
     case OPT_DATA_DIR: cfg->data_dir = arg; return DMZ_OK;
     case OPT_NO_FALLBACK: cfg->no_fallback = true; return DMZ_OK;
     case OPT_NO_CACHE: cfg->no_cache = true; return DMZ_OK;
+    case OPT_GRAPH: cfg->graph = true; return DMZ_OK;
     case 'b': cfg->backend = arg; return check_choice("backend", arg, backends, err);
     case 'M': cfg->mode = arg; return check_choice("mode", arg, modes, err);
     case 's': return parse_int("steps", arg, 1, 100000000, &cfg->steps, err);

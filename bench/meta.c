@@ -135,6 +135,7 @@ static cJSON *config_json(const dmz_train_config *c) {
     if (c->target_accuracy > 0) cJSON_AddNumberToObject(o, "target_accuracy", c->target_accuracy);
     cJSON_AddNumberToObject(o, "eval_every", c->eval_every);
     cJSON_AddNumberToObject(o, "log_every", c->log_every);
+    cJSON_AddBoolToObject(o, "graph", c->graph);
     return o;
 }
 

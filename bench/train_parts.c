@@ -45,6 +45,17 @@ void dmz_batch_source_next(dmz_batch_source *b) {
     b->pos += (size_t)b->global;
 }
 
+int dmz_batch_source_advance(dmz_batch_source *b) {
+    int reshuffled = 0;
+    if (b->pos + (size_t)b->global > b->split->count) {
+        dmz_rng_shuffle(&b->rng, b->order, b->split->count);
+        b->pos = 0;
+        reshuffled = 1;
+    }
+    b->pos += (size_t)b->global;
+    return reshuffled;
+}
+
 double dmz_throttle(double compute_s, double speed) {
     if (!(speed < 1.0) || compute_s <= 0) return 0;
     double want = compute_s * (1.0 / speed - 1.0);

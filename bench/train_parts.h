@@ -28,6 +28,10 @@ int dmz_batch_source_init(dmz_batch_source *b, const dmz_split *split, int globa
                           uint64_t seed, char *err);
 void dmz_batch_source_next(dmz_batch_source *b);
 void dmz_batch_source_free(dmz_batch_source *b);
+/* The same walk without gathering on the host (the batch is gathered on the
+ * device from order[pos_before + offset ...]): 1 when it reshuffled first
+ * (the device needs the new order), else 0. */
+int dmz_batch_source_advance(dmz_batch_source *b);
 
 /* Sleeps (1/speed - 1) x compute_s, so that this rank computes like a device
  * `speed` times as fast; returns the seconds actually slept. */

@@ -35,6 +35,13 @@ typedef struct dmz_adam_params {
     int t; /* 1-based step number, for the bias correction */
 } dmz_adam_params;
 
+/* What a device-resident training step keeps on the device (backend memory,
+ * see gather_batch, softmax_xent_train, adam_update_step): */
+typedef struct dmz_step_state {
+    int32_t t;      /* training steps taken since the model was reset: Adam's t after this step's loss head */
+    int32_t cursor; /* the next batch's position in the resident data order */
+} dmz_step_state;
+
 /* A convolution's shape: stride 1, dilation 1, `pad` zeros on every side.
  *   inp  [B][C][H][W]     w [OC][C][K][K]     bias [OC]
  *   out  [B][OC][OH][OW]  OH = H + 2*pad - K + 1, OW = W + 2*pad - K + 1
@@ -117,6 +124,53 @@ typedef struct dmz_backend {
     /* dinp [B][C][H][W] (overwritten): each window's dout goes to the element of inp
      * that was its maximum (the first in row-major order on ties), 0 elsewhere */
     void (*maxpool2x2_backward)(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+
+    /* ---- optional: a training step that stays on the device. A backend whose
+     * ops queue work on a device fills these; the cpu backend leaves them NULL
+     * and the model keeps the plain path above (its results unchanged, bit for
+     * bit). Each is used only when present (kernels/model.c). ---- */
+    /* An execution context: a stream, the scratch its ops use (reductions,
+     * split-K partials), pinned staging. A model makes one and calls
+     * context_use before its ops, so that two models on two threads never
+     * share a stream or scratch; ops called outside a model use the backend's
+     * default context. create: NULL with the reason in err. */
+    void *(*context_create)(char *err);
+    void (*context_destroy)(void *ctx);
+    void (*context_use)(void *ctx);
+    /* out = relu(inp @ w + bias): dense_forward with the ReLU in its epilogue
+     * (the same bits as dense_forward then relu_forward). */
+    void (*dense_forward_relu)(float *out, const float *inp, const float *w, const float *bias, int B, int C, int OC);
+    /* A batch from a data set resident on the device: for i < n, with
+     * k = order[st->cursor + offset + i], input[i][p] = images[k][p] * scale
+     * (p < pixels) and labels[i] = labels_all[k]. */
+    void (*gather_batch)(float *input, int32_t *labels, const uint8_t *images, const uint8_t *labels_all,
+                         const uint32_t *order, const dmz_step_state *st, int offset, int n, int pixels, float scale);
+    /* A training step's loss head in one op: dlogits as softmax_xent_backward
+     * gives them (no probs kept), loss_log[st->t % log_len] = the sum of the
+     * batch's losses (softmax_xent_forward + reduce_sum), then st->t += 1 and
+     * st->cursor += advance. */
+    void (*softmax_xent_train)(float *dlogits, float *loss_log, int log_len, const float *logits,
+                               const int32_t *labels, dmz_step_state *st, int advance, int B, int V);
+    /* adam_update with the step number read on the device from st->t (hp.t is
+     * ignored): a captured step replays with the right bias correction. */
+    void (*adam_update_step)(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp,
+                             const dmz_step_state *st);
+    /* Timing events on the context's stream. elapsed: seconds from a to b once
+     * both were reached (after a sync or a download); NAN otherwise. */
+    void *(*event_create)(void);
+    void (*event_destroy)(void *ev);
+    void (*event_record)(void *ev);
+    double (*event_elapsed)(void *a, void *b);
+    /* Graphs: graph_begin starts capturing the context's stream (ops queue
+     * into the graph instead of running); graph_end returns the graph ready
+     * to replay, or NULL with the reason; graph_launch replays it. */
+    int (*graph_begin)(char *err);
+    void *(*graph_end)(char *err);
+    void (*graph_launch)(void *graph);
+    void (*graph_destroy)(void *graph);
+    /* Whether maxpool2x2 can pool an H x W input (NULL: every size); else 0 and
+     * why (the cudnn backend cannot pool odd sizes as TensorFlow's 'SAME' does). */
+    int (*maxpool2x2_supports)(int H, int W, char *why, size_t len);
 } dmz_backend;
 
 /* The backend called `name`, or NULL with the reason in err (unknown, or not built). */

@@ -51,7 +51,23 @@ struct dmz_model {
     float *work;                             /* backend: conv scratch (largest layer's) */
     size_t work_bytes;
     int32_t *host_labels;
+    int count_correct;                       /* forward counts right predictions (default 1) */
+    /* the device-resident step (backends with the optional step ops) */
+    void *ctx;                               /* the backend's execution context, or NULL */
+    dmz_step_state *state;                   /* backend: Adam's t and the data cursor */
+    float *loss_log;                         /* backend: [DMZ_MODEL_LOSS_LOG] step losses */
+    uint8_t *data_images, *data_labels;      /* backend: the resident training split */
+    uint32_t *data_order;                    /* backend: its order for this epoch */
+    size_t data_count;
+    int advance;                             /* samples the cursor moves per step (the global batch) */
+    int train_head;                          /* forward_train computed the loss head's gradient */
+    void *graph;                             /* a captured step, or NULL */
 };
+
+/* Makes the model's context current on the calling thread (backends with contexts). */
+static void use(dmz_model *m) {
+    if (m->ctx) m->be->context_use(m->ctx);
+}
 
 void dmz_model_config_default(dmz_model_config *cfg, const char *kind, int classes, int max_batch) {
     *cfg = (dmz_model_config){0};
@@ -178,6 +194,11 @@ static int build_layers(dmz_model *m, char *err) {
     else return dmz_errorf(err, DMZ_EXIT_USAGE, "--model: unknown model '%s' (known: mlp, cnn)", m->cfg.kind);
     if (rc) return rc;
     for (int i = 0; i < m->n_layers; i++) {
+        const layer *l = &m->layers[i];
+        char why[256];
+        if (l->kind == L_MAXPOOL && m->be->maxpool2x2_supports && !m->be->maxpool2x2_supports(l->h, l->w, why, sizeof why))
+            return dmz_errorf(err, DMZ_EXIT_USAGE, "--model %s on the %s backend: layer %d (maxpool): %s", m->cfg.kind,
+                              m->be->name, i, why);
         const char *op = missing_op(m->be, m->layers[i].kind);
         if (op)
             return dmz_errorf(err, DMZ_EXIT_USAGE,
@@ -202,6 +223,15 @@ static void *balloc(dmz_model *m, size_t bytes, int *failed) {
 
 static int alloc_buffers(dmz_model *m, char *err) {
     int failed = 0;
+    if (m->be->context_create) {
+        m->ctx = m->be->context_create(err);
+        if (!m->ctx) return DMZ_EXIT_FAIL;
+        use(m);
+    }
+    if (dmz_model_resident(m)) {
+        m->state = balloc(m, sizeof(dmz_step_state), &failed);
+        m->loss_log = balloc(m, DMZ_MODEL_LOSS_LOG * sizeof(float), &failed);
+    }
     size_t B = (size_t)m->cfg.max_batch, P = m->n_params * sizeof(float);
     m->params = balloc(m, P, &failed);
     m->grads = balloc(m, P, &failed);
@@ -239,6 +269,7 @@ int dmz_model_create(const dmz_backend *be, const dmz_model_config *cfg, uint64_
     if (!m) return dmz_errorf(err, DMZ_EXIT_FAIL, "out of memory");
     m->be = be;
     m->cfg = *cfg;
+    m->count_correct = 1;
     int rc = build_layers(m, err);
     if (rc == DMZ_OK) rc = alloc_buffers(m, err);
     if (rc != DMZ_OK) {
@@ -252,8 +283,10 @@ int dmz_model_create(const dmz_backend *be, const dmz_model_config *cfg, uint64_
 
 void dmz_model_destroy(dmz_model *m) {
     if (!m) return;
-    void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->pixels, m->input,
-                    m->labels, m->losses, m->scalars, m->work};
+    use(m);
+    if (m->graph) m->be->graph_destroy(m->graph);
+    void *bufs[] = {m->params, m->grads, m->adam_m, m->adam_v, m->pixels, m->input, m->labels, m->losses,
+                    m->scalars, m->work, m->state, m->loss_log, m->data_images, m->data_labels, m->data_order};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) m->be->free(bufs[i]);
     for (int i = 0; i < m->n_layers; i++) {
@@ -262,11 +295,16 @@ void dmz_model_destroy(dmz_model *m) {
         if (m->layers[i].dout) m->be->free(m->layers[i].dout);
     }
     free(m->host_labels);
+    if (m->ctx) {
+        m->be->context_use(NULL);
+        m->be->context_destroy(m->ctx);
+    }
     free(m);
 }
 
 /* Weights from one seeded stream, layer by layer; then the constant biases. */
 void dmz_model_reset(dmz_model *m, uint64_t seed) {
+    use(m);
     float *host = calloc(m->n_params, sizeof(float));
     if (!host) abort();
     dmz_rng rng;
@@ -281,9 +319,13 @@ void dmz_model_reset(dmz_model *m, uint64_t seed) {
     m->be->upload(m->grads, host, m->n_params * sizeof(float));
     m->be->upload(m->adam_m, host, m->n_params * sizeof(float));
     m->be->upload(m->adam_v, host, m->n_params * sizeof(float));
+    m->step = 0;
+    if (m->state) {
+        dmz_step_state st = {0, 0};
+        m->be->upload(m->state, &st, sizeof st);
+    }
     m->be->sync();
     free(host);
-    m->step = 0;
 }
 
 size_t dmz_model_num_params(const dmz_model *m) { return m->n_params; }
@@ -293,6 +335,7 @@ float *dmz_model_grads(dmz_model *m) { return m->grads; }
 
 void dmz_model_set_batch(dmz_model *m, const uint8_t *images, const uint8_t *labels, int n) {
     if (n > m->cfg.max_batch) abort(); /* a caller bug, not an input error */
+    use(m);
     size_t pixels = (size_t)n * m->cfg.inputs;
     for (int i = 0; i < n; i++) m->host_labels[i] = labels[i];
     m->be->upload(m->pixels, images, pixels);
@@ -319,7 +362,7 @@ static void layer_forward(dmz_model *m, layer *l, const float *x) {
     case L_SOFTMAX_XENT:
         be->softmax_xent_forward(l->out, m->losses, x, m->labels, B, l->oc);
         be->reduce_sum(&m->scalars[0], m->losses, (size_t)B);
-        be->count_correct(&m->scalars[1], l->out, m->labels, B, l->oc);
+        if (m->count_correct) be->count_correct(&m->scalars[1], l->out, m->labels, B, l->oc);
         break;
     }
 }
@@ -343,51 +386,177 @@ static void layer_backward(dmz_model *m, layer *l, const float *x, float *dx) {
     }
 }
 
-void dmz_model_forward(dmz_model *m) {
+/* The layers up to (not including) `end`; a dense layer followed by a ReLU
+ * runs as one op where the backend fuses them (same bits). */
+static void forward_layers(dmz_model *m, int end) {
     const float *x = m->input;
-    for (int i = 0; i < m->n_layers; i++) {
-        layer_forward(m, &m->layers[i], x);
-        x = m->layers[i].out;
+    for (int i = 0; i < end; i++) {
+        layer *l = &m->layers[i];
+        if (l->kind == L_DENSE && i + 1 < end && l[1].kind == L_RELU && m->be->dense_forward_relu) {
+            m->be->dense_forward_relu(l->out, x, m->params + l->w_off, m->params + l->b_off, m->batch, l->c, l->oc);
+            x = l->out;
+            i++; /* the ReLU ran in place, in the epilogue */
+            continue;
+        }
+        layer_forward(m, l, x);
+        x = l->out;
     }
 }
 
+void dmz_model_forward(dmz_model *m) {
+    use(m);
+    m->train_head = 0;
+    forward_layers(m, m->n_layers);
+}
+
 void dmz_model_backward(dmz_model *m) {
+    use(m);
     for (int i = m->n_layers - 1; i >= 0; i--) {
         layer *l = &m->layers[i];
         const float *x = i > 0 ? l[-1].out : m->input;
         float *dx = i > 0 ? l[-1].dout : NULL;
         if (!dx && l->kind != L_DENSE && l->kind != L_CONV2D) continue; /* nothing below to feed */
+        if (l->kind == L_SOFTMAX_XENT && m->train_head) continue;    /* forward_train computed it */
         layer_backward(m, l, x, dx);
     }
 }
 
 void dmz_model_update(dmz_model *m, float lr, float beta1, float beta2, float eps) {
+    use(m);
     m->step++;
     dmz_adam_params hp = {.lr = lr, .beta1 = beta1, .beta2 = beta2, .eps = eps, .t = m->step};
-    m->be->adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, hp);
+    if (m->train_head) /* the step number is on the device: a captured step stays right when replayed */
+        m->be->adam_update_step(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, hp, m->state);
+    else
+        m->be->adam_update(m->params, m->grads, m->adam_m, m->adam_v, m->n_params, hp);
+    m->train_head = 0;
 }
 
 float dmz_model_loss(dmz_model *m) {
+    use(m);
     float v;
     m->be->download(&v, &m->scalars[0], sizeof v);
     return v;
 }
 
 int dmz_model_correct(dmz_model *m) {
+    use(m);
     float v;
     m->be->download(&v, &m->scalars[1], sizeof v);
     return (int)v;
 }
 
+void dmz_model_set_count_correct(dmz_model *m, int on) { m->count_correct = on; }
+
+/* ---------------------------------------------------------------- the device-resident step */
+int dmz_model_resident(const dmz_model *m) {
+    const dmz_backend *be = m->be;
+    return be->context_create && be->gather_batch && be->softmax_xent_train && be->adam_update_step;
+}
+
+int dmz_model_load_data(dmz_model *m, const uint8_t *images, const uint8_t *labels, size_t count, char *err) {
+    if (!dmz_model_resident(m))
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "%s backend: no device-resident data path", m->be->name);
+    use(m);
+    const dmz_backend *be = m->be;
+    if (m->data_images) be->free(m->data_images), be->free(m->data_labels), be->free(m->data_order);
+    int failed = 0;
+    size_t pixels = count * (size_t)m->cfg.inputs;
+    m->data_images = balloc(m, pixels, &failed);
+    m->data_labels = balloc(m, count, &failed);
+    m->data_order = balloc(m, count * sizeof(uint32_t), &failed);
+    m->data_count = count;
+    if (failed)
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s backend: out of memory for the resident data set (%zu samples, %zu bytes)",
+                          be->name, count, pixels + count * 5);
+    be->upload(m->data_images, images, pixels);
+    be->upload(m->data_labels, labels, count);
+    be->sync();
+    return DMZ_OK;
+}
+
+size_t dmz_model_data_count(const dmz_model *m) { return m->data_images ? m->data_count : 0; }
+
+void dmz_model_set_order(dmz_model *m, const uint32_t *order, size_t count) {
+    if (count > m->data_count) abort(); /* a caller bug */
+    use(m);
+    dmz_step_state st = {m->step, 0};
+    m->be->upload(m->data_order, order, count * sizeof(uint32_t));
+    m->be->upload(m->state, &st, sizeof st);
+}
+
+void dmz_model_gather(dmz_model *m, int offset, int n, int advance) {
+    if (n > m->cfg.max_batch || !m->data_images) abort(); /* a caller bug */
+    use(m);
+    m->be->gather_batch(m->input, m->labels, m->data_images, m->data_labels, m->data_order, m->state, offset, n,
+                        m->cfg.inputs, 1.0f / 255.0f);
+    m->batch = n;
+    m->advance = advance;
+}
+
+void dmz_model_forward_train(dmz_model *m) {
+    use(m);
+    int last = m->n_layers - 1;
+    const layer *head = &m->layers[last];
+    forward_layers(m, last);
+    m->be->softmax_xent_train(head[-1].dout, m->loss_log, DMZ_MODEL_LOSS_LOG, head[-1].out, m->labels, m->state,
+                              m->advance, m->batch, head->oc);
+    m->train_head = 1;
+}
+
+int dmz_model_step_losses(dmz_model *m, int first, int n, float *out) {
+    if (n <= 0) return 0;
+    if (n > DMZ_MODEL_LOSS_LOG || first < 0 || first + n > m->step) return -1;
+    use(m);
+    int k = first % DMZ_MODEL_LOSS_LOG, head = n < DMZ_MODEL_LOSS_LOG - k ? n : DMZ_MODEL_LOSS_LOG - k;
+    m->be->download(out, m->loss_log + k, (size_t)head * sizeof(float));
+    if (head < n) m->be->download(out + head, m->loss_log, (size_t)(n - head) * sizeof(float));
+    return 0;
+}
+
+int dmz_model_capture_step(dmz_model *m, int offset, int n, int advance, float lr, float beta1, float beta2,
+                           float eps, char *err) {
+    const dmz_backend *be = m->be;
+    if (!dmz_model_resident(m) || !be->graph_begin)
+        return dmz_errorf(err, DMZ_EXIT_USAGE, "--graph: the %s backend cannot capture a step", be->name);
+    use(m);
+    if (m->graph) be->graph_destroy(m->graph), m->graph = NULL;
+    int rc = be->graph_begin(err);
+    if (rc) return rc;
+    int step = m->step;
+    dmz_model_gather(m, offset, n, advance);
+    dmz_model_forward_train(m);
+    dmz_model_backward(m);
+    dmz_model_update(m, lr, beta1, beta2, eps);
+    m->step = step; /* nothing ran: the captured ops run at each replay */
+    m->graph = be->graph_end(err);
+    return m->graph ? DMZ_OK : DMZ_EXIT_FAIL;
+}
+
+void dmz_model_replay_step(dmz_model *m) {
+    if (!m->graph) abort(); /* a caller bug */
+    use(m);
+    m->be->graph_launch(m->graph);
+    m->step++;
+}
+
+void dmz_model_sync(dmz_model *m) {
+    use(m);
+    m->be->sync();
+}
+
 void dmz_model_get_params(dmz_model *m, float *host) {
+    use(m);
     m->be->download(host, m->params, m->n_params * sizeof(float));
 }
 
 void dmz_model_set_params(dmz_model *m, const float *host) {
+    use(m);
     m->be->upload(m->params, host, m->n_params * sizeof(float));
 }
 
 void dmz_model_get_grads(dmz_model *m, float *host) {
+    use(m);
     m->be->download(host, m->grads, m->n_params * sizeof(float));
 }
 
@@ -395,13 +564,18 @@ void dmz_model_evaluate(dmz_model *m, const uint8_t *images, const uint8_t *labe
                         dmz_eval *out) {
     double loss = 0.0;
     size_t correct = 0, B = (size_t)m->cfg.max_batch;
+    int counting = m->count_correct;
+    m->count_correct = 1;
     for (size_t start = 0; start < n; start += B) {
         int rows = (int)(n - start < B ? n - start : B);
         dmz_model_set_batch(m, images + start * (size_t)m->cfg.inputs, labels + start, rows);
         dmz_model_forward(m);
-        loss += dmz_model_loss(m);
-        correct += (size_t)dmz_model_correct(m);
+        float sc[2]; /* loss sum and correct rows: one read back */
+        m->be->download(sc, m->scalars, sizeof sc);
+        loss += sc[0];
+        correct += (size_t)(int)sc[1];
     }
+    m->count_correct = counting;
     out->samples = n;
     out->loss = n ? loss / (double)n : NAN;
     out->accuracy = n ? (double)correct / (double)n : NAN;

@@ -72,6 +72,43 @@ void dmz_model_update(dmz_model *m, float lr, float beta1, float beta2, float ep
 float dmz_model_loss(dmz_model *m);     /* summed over the batch */
 int dmz_model_correct(dmz_model *m);    /* rows predicted right */
 
+/* Whether forward counts the rows predicted right (default on; dmz_model_correct
+ * needs it). Training turns it off: accuracy is counted where it is evaluated. */
+void dmz_model_set_count_correct(dmz_model *m, int on);
+
+/* ---- A training step that stays on the device (backends with the optional
+ * step ops of kernels/backend.h; dmz_model_resident says whether). The
+ * training split is uploaded once; each step's batch is gathered on the
+ * device from the epoch's order; the loss head (softmax + loss + gradient)
+ * is one op that writes the step's summed loss into a device log of
+ * DMZ_MODEL_LOSS_LOG entries, read back only when asked; Adam's step number
+ * lives on the device, so a step captured in a graph replays right:
+ *   load_data once; set_order at every epoch (before that epoch's first step);
+ *   per step: gather, forward_train, backward, [exchange], update
+ *   (or capture_step once, then replay_step per step). */
+#define DMZ_MODEL_LOSS_LOG 1024
+int dmz_model_resident(const dmz_model *m);
+int dmz_model_load_data(dmz_model *m, const uint8_t *images, const uint8_t *labels, size_t count, char *err);
+size_t dmz_model_data_count(const dmz_model *m); /* samples loaded; 0: none */
+/* The epoch's order (count indices into the loaded data); the next batch starts at its position 0. */
+void dmz_model_set_order(dmz_model *m, const uint32_t *order, size_t count);
+/* The batch: n samples from order[cursor + offset ...]; the cursor then moves `advance` (at the loss head). */
+void dmz_model_gather(dmz_model *m, int offset, int n, int advance);
+/* forward for training: no probabilities kept, no accuracy; the loss head's
+ * gradient is ready for dmz_model_backward, the loss in the log. */
+void dmz_model_forward_train(dmz_model *m);
+/* The summed losses of steps first .. first+n-1 (0-based since the last reset;
+ * at most DMZ_MODEL_LOSS_LOG back): one read back (two when the log wraps).
+ * Returns -1 when they are not in the log. */
+int dmz_model_step_losses(dmz_model *m, int first, int n, float *out);
+/* Captures one whole step (gather with these arguments, forward_train,
+ * backward, update) in a graph, running nothing; replay_step runs it. */
+int dmz_model_capture_step(dmz_model *m, int offset, int n, int advance, float lr, float beta1, float beta2, float eps,
+                           char *err);
+void dmz_model_replay_step(dmz_model *m);
+/* Waits for the model's queued work. */
+void dmz_model_sync(dmz_model *m);
+
 /* Host copies of the flat buffers, for tests and checkpoints. */
 void dmz_model_get_params(dmz_model *m, float *host);
 void dmz_model_set_params(dmz_model *m, const float *host);

@@ -8,12 +8,17 @@
 # Checks, each pass / fail / skipped with its reason:
 #   device        nvidia-smi names a GPU, its driver and compute capability
 #   kernels       every cuda kernel against the cpu reference (bin/test_cuda_gpu)
+#   step          the device-resident step, graph replay, two models on two threads,
+#                 and every op of the cublas and cudnn backends against cpu
+#                 (bin/test_cuda_step_gpu; the cublas/cudnn tests skip, saying why,
+#                 where NVIDIA's libraries are not installed)
 #   memcheck, racecheck, synccheck
 #                 the same tests under compute-sanitizer, when the toolkit is here
 #   bench-kernels every op at the models' shapes: ours vs cuBLAS/cuDNN vs cpu
 #                 (bin/bench_kernels; the table is bench-kernels.txt)
 #   training      the paper's mlp, 2000 steps, on cuda and on cpu from the same
-#                 seed: test accuracy within 0.02, test loss within 10%
+#                 seed: test accuracy within 0.02, test loss within 10%; then cuda
+#                 with --graph --log-every 100 (its wall time beside the plain run's)
 # plus the timings of both runs. OUTDIR/verdict.txt says it all ("verdict: PASS",
 # "FAIL" or "NO-GPU"); the logs and run directories lie beside it.
 set -u
@@ -66,6 +71,20 @@ elif grep -q "no CUDA device" "$out/kernels.log"; then
   check kernels skipped "$(grep -m1 'no CUDA device' "$out/kernels.log" | cut -c1-200)"
 else check kernels pass "$counts"; fi
 
+# ---------------------------------------------------------------- the device step and the comparison backends
+if [ -x "$here/bin/test_cuda_step_gpu" ]; then
+  "$here/bin/test_cuda_step_gpu" >"$out/step.log" 2>&1
+  rc=$?
+  counts=$(cmocka_counts "$out/step.log")
+  if [ $rc -ne 0 ]; then check step fail "exit $rc; $counts; see step.log"
+  elif grep -q "no CUDA device" "$out/step.log"; then
+    check step skipped "$(grep -m1 'no CUDA device' "$out/step.log" | cut -c1-200)"
+  else check step pass "$counts"; fi
+  grep "cannot run here" "$out/step.log" | sort -u | while IFS= read -r line; do say "note: ${line:0:300}"; done
+else
+  check step skipped "bin/test_cuda_step_gpu not in the bundle"
+fi
+
 # ---------------------------------------------------------------- kernel benchmark
 if [ ! -x "$here/bin/bench_kernels" ]; then check bench-kernels skipped "bin/bench_kernels not in this bundle"
 elif [ $gpu = 0 ]; then check bench-kernels skipped "no GPU"
@@ -116,6 +135,14 @@ else
       da = ga - ca; if (da < 0) da = -da; dl = (gl - cl) / cl; if (dl < 0) dl = -dl
       printf "%s |accuracy diff| %.4f (<= 0.02), |test loss diff| %.1f%% (<= 10%%)", (da <= 0.02 && dl <= 0.10) ? "pass" : "fail", da, 100 * dl }')
     check training "${verdict_line%% *}" "${verdict_line#* }"
+    if "$here/bin/dmzbench" train --backend cuda --graph --log-every 100 --data "$data" --steps 2000 --repeat 1 \
+         --seed 1 --out "$out/runs" --name gpucheck-graph --quiet --no-plots >"$out/train-graph.log" 2>&1; then
+      x_sum=$(ls -d "$out"/runs/*gpucheck-graph* 2>/dev/null | tail -1)/summary.csv
+      say "number: graph wall_s=$(col "$x_sum" wall_s) test_accuracy=$(col "$x_sum" test_accuracy) (plain cuda wall_s=$(col "$g_sum" wall_s))"
+      check graph pass "2000 steps replayed from one captured step"
+    else
+      check graph fail "see train-graph.log"
+    fi
   fi
 fi
 

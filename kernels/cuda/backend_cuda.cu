@@ -1,14 +1,18 @@
 /* The cuda backend's table (kernels/backend.h): device memory from cudaMalloc,
- * transfers with cudaMemcpy, the ops from the other .cu files of this folder.
- * Compiled by nvcc it is dmz_backend_cuda ("cuda"); compiled for the CPU
- * emulator it is dmz_backend_cuda_emu ("cuda-emu"), used by the tests only.
+ * transfers with cudaMemcpyAsync through pinned staging, the ops from the
+ * other .cu files of this folder. Compiled by nvcc it is dmz_backend_cuda
+ * ("cuda"); compiled for the CPU emulator it is dmz_backend_cuda_emu
+ * ("cuda-emu"), used by the tests only.
  *
- * Every op is queued on the default stream; sync waits for all of them.
- * A failed CUDA call aborts with file, line, host and the runtime's message:
- * the interface has no error path for a broken device. */
-#include "common.cuh"
+ * Every op and copy is queued on the calling thread's context's non-blocking
+ * stream (kernels/cuda/context.cu: one per model); sync waits for that stream.
+ * A failed CUDA call aborts with file, line, host, the runtime's message and
+ * the last kernels launched: the interface has no error path for a broken
+ * device. */
+#include "context.cuh"
 
 #ifndef __CUDACC_RTC__ /* all host code; NVRTC (make check-pascal) sees nothing here */
+#include <math.h>
 #include <string.h>
 
 #ifdef DMZ_CUDA_EMU
@@ -18,6 +22,45 @@
 #else
 #define BACKEND_NAME "cuda"
 #endif
+
+#ifndef DMZ_NVCC_VERSION
+#define DMZ_NVCC_VERSION "?"
+#endif
+#ifndef DMZ_CUDA_ARCH
+#define DMZ_CUDA_ARCH "?"
+#endif
+
+/* A kernel that does nothing: its attributes say whether this binary holds code the device can run. */
+static __global__ void probe_kernel(int *p) {
+    if (p) *p = 0;
+}
+
+/* Whether the binary has code for the device; else the reason, saying how to rebuild. */
+static int code_for_device(int dev, char *reason, size_t len) {
+    cudaFuncAttributes a;
+    cudaError_t e = cudaFuncGetAttributes(&a, probe_kernel);
+    if (e == cudaSuccess) return 1;
+    cudaGetLastError();
+    cudaDeviceProp p;
+    int major = 0, minor = 0;
+    char name[256] = "?";
+    if (cudaGetDeviceProperties(&p, dev) == cudaSuccess) {
+        major = p.major, minor = p.minor;
+        snprintf(name, sizeof name, "%s", p.name);
+    } else {
+        cudaGetLastError();
+    }
+    if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorInvalidDeviceFunction)
+        snprintf(reason, len,
+                 "this binary has no code for compute capability %d.%d (%s): it was built by nvcc %s for CUDA_ARCH=\"%s\"; "
+                 "rebuild with %s and CUDA_ARCH=%d%d (%s)",
+                 major, minor, name, DMZ_NVCC_VERSION, DMZ_CUDA_ARCH, major * 10 + minor < 75 ? "CUDA 12.x (or 11.8)" : "this toolkit",
+                 major, minor, cudaGetErrorName(e));
+    else
+        snprintf(reason, len, "cudaFuncGetAttributes on device %d (%s): %s (%s)", dev, name, cudaGetErrorString(e),
+                 cudaGetErrorName(e));
+    return 0;
+}
 
 int dmz_cuda_available(char *reason, size_t len) {
     int count = 0;
@@ -31,7 +74,9 @@ int dmz_cuda_available(char *reason, size_t len) {
         snprintf(reason, len, "cudaGetDeviceCount found no device");
         return 0;
     }
-    return 1;
+    int dev = DMZ_CUDA_NS::device(reason, len); /* by local rank when several ranks share the node */
+    if (dev < 0) return 0;
+    return code_for_device(dev, reason, len);
 }
 
 static void cuda_describe(char *out, size_t len) {
@@ -60,29 +105,81 @@ static void cuda_describe(char *out, size_t len) {
 static void *cuda_alloc(size_t bytes) {
     void *p = NULL;
     if (bytes == 0) bytes = 1; /* a distinct, freeable pointer, as the cpu backend gives */
-    if (cudaMalloc(&p, bytes) != cudaSuccess) {
+    DMZ_CUDA_NS::current(); /* the device chosen and the stream made before the first allocation */
+    cudaError_t e = cudaMalloc(&p, bytes);
+    if (e == cudaErrorMemoryAllocation) {
         cudaGetLastError(); /* out of memory is reported by returning NULL */
         return NULL;
     }
-    DMZ_CUDA_CHECK(cudaMemset(p, 0, bytes));
+    /* Anything else is not a lack of memory: an earlier kernel's fault (sticky) surfacing here. */
+    if (e != cudaSuccess) DMZ_CUDA_NS::fail("cudaMalloc (not out of memory: an earlier asynchronous fault)", e, __FILE__, __LINE__);
+    DMZ_CUDA_CHECK(cudaMemsetAsync(p, 0, bytes, DMZ_CUDA_NS::current_stream()));
     return p;
 }
 
 static void cuda_free(void *p) { DMZ_CUDA_CHECK(cudaFree(p)); }
+static void cuda_upload(void *dst, const void *host_src, size_t bytes) { DMZ_CUDA_NS::upload(dst, host_src, bytes); }
+static void cuda_download(void *host_dst, const void *src, size_t bytes) { DMZ_CUDA_NS::download(host_dst, src, bytes); }
+static void cuda_copy(void *dst, const void *src, size_t bytes) { DMZ_CUDA_NS::copy(dst, src, bytes); }
+static void cuda_sync(void) { DMZ_CUDA_NS::sync(); }
 
-static void cuda_upload(void *dst, const void *host_src, size_t bytes) {
-    if (bytes) DMZ_CUDA_CHECK(cudaMemcpy(dst, host_src, bytes, cudaMemcpyHostToDevice));
+/* ---------------------------------------------------------------- contexts, events, graphs */
+static void *cuda_context_create(char *err) { return DMZ_CUDA_NS::create(err, 512); }
+static void cuda_context_destroy(void *ctx) { DMZ_CUDA_NS::destroy((DMZ_CUDA_NS::context *)ctx); }
+static void cuda_context_use(void *ctx) { DMZ_CUDA_NS::use((DMZ_CUDA_NS::context *)ctx); }
+
+static void *cuda_event_create(void) {
+    cudaEvent_t e;
+    DMZ_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDefault));
+    return (void *)e;
+}
+static void cuda_event_destroy(void *ev) { DMZ_CUDA_CHECK(cudaEventDestroy((cudaEvent_t)ev)); }
+static void cuda_event_record(void *ev) { DMZ_CUDA_CHECK(cudaEventRecord((cudaEvent_t)ev, DMZ_CUDA_NS::current_stream())); }
+static double cuda_event_elapsed(void *a, void *b) {
+    float ms = 0;
+    cudaError_t e = cudaEventElapsedTime(&ms, (cudaEvent_t)a, (cudaEvent_t)b);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        return NAN;
+    }
+    return ms * 1e-3;
 }
 
-static void cuda_download(void *host_dst, const void *src, size_t bytes) {
-    if (bytes) DMZ_CUDA_CHECK(cudaMemcpy(host_dst, src, bytes, cudaMemcpyDeviceToHost));
+static int cuda_graph_begin(char *err) {
+    cudaError_t e = cudaStreamBeginCapture(DMZ_CUDA_NS::current_stream(), cudaStreamCaptureModeThreadLocal);
+    if (e == cudaSuccess) return 0;
+    cudaGetLastError();
+    snprintf(err, 512, "--graph: cudaStreamBeginCapture: %s (%s)", cudaGetErrorString(e), cudaGetErrorName(e));
+    return 1;
 }
 
-static void cuda_copy(void *dst, const void *src, size_t bytes) {
-    if (bytes) DMZ_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+/* cudaGraphInstantiateWithFlags has the same signature in CUDA 11.4 to 13.x
+ * (cudaGraphInstantiate's changed in 12.0). */
+static void *cuda_graph_end(char *err) {
+    cudaGraph_t g = NULL;
+    cudaGraphExec_t x = NULL;
+    const char *what = "cudaStreamEndCapture";
+    cudaError_t e = cudaStreamEndCapture(DMZ_CUDA_NS::current_stream(), &g);
+    if (e == cudaSuccess) what = "cudaGraphInstantiateWithFlags", e = cudaGraphInstantiateWithFlags(&x, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        snprintf(err, 512, "--graph: %s: %s (%s)", what, cudaGetErrorString(e), cudaGetErrorName(e));
+        return NULL;
+    }
+    DMZ_CUDA_NS::current()->graphs++;
+    return (void *)x;
 }
 
-static void cuda_sync(void) { DMZ_CUDA_CHECK(cudaDeviceSynchronize()); }
+static void cuda_graph_launch(void *graph) {
+    DMZ_CUDA_CHECK(cudaGraphLaunch((cudaGraphExec_t)graph, DMZ_CUDA_NS::current_stream()));
+    DMZ_CUDA_NS::after_launch("(graph: one training step)", __FILE__, __LINE__);
+}
+
+static void cuda_graph_destroy(void *graph) {
+    DMZ_CUDA_CHECK(cudaGraphExecDestroy((cudaGraphExec_t)graph));
+    DMZ_CUDA_NS::current()->graphs--;
+}
 
 /* In the order of struct dmz_backend (positional: C++17 has no designated initialisers). */
 extern "C" const dmz_backend dmz_backend_cuda = {
@@ -111,6 +208,24 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_conv2d_backward_filter,
     cuda_maxpool2x2_forward,
     cuda_maxpool2x2_backward,
+
+    /* the device-resident step */
+    cuda_context_create,
+    cuda_context_destroy,
+    cuda_context_use,
+    cuda_dense_forward_relu,
+    cuda_gather_batch,
+    cuda_softmax_xent_train,
+    cuda_adam_update_step,
+    cuda_event_create,
+    cuda_event_destroy,
+    cuda_event_record,
+    cuda_event_elapsed,
+    cuda_graph_begin,
+    cuda_graph_end,
+    cuda_graph_launch,
+    cuda_graph_destroy,
+    NULL, /* maxpool2x2_supports: every size */
 };
 
 #ifndef DMZ_CUDA_EMU

@@ -28,50 +28,77 @@
  * each file alone: its system headers are the stubs in kernels/cuda/rtc/,
  * and the host code below and in every .cu file is out of its sight. */
 #ifndef __CUDACC_RTC__
-/* ---------------------------------------------------------------- errors */
-/* A failed CUDA call is a bug or a broken device: say where, on which host, and stop. */
-static inline void dmz_cuda_fail(const char *what, cudaError_t e, const char *file, int line) {
-    char host[256] = "?";
-    gethostname(host, sizeof host - 1);
-    fprintf(stderr, "[%s] %s:%d: %s failed: %s (%s)\n", host, file, line, what, cudaGetErrorString(e),
-            cudaGetErrorName(e));
-    fflush(stderr);
-    abort();
-}
+/* ---------------------------------------------------------------- contexts and errors */
+/* The emulated and the nvcc build of these files link into one test binary:
+ * their host-side helpers live in different namespaces. */
+#ifdef DMZ_CUDA_EMU
+#define DMZ_CUDA_NS dmz_cuda_emu_impl
+#else
+#define DMZ_CUDA_NS dmz_cuda_impl
+#endif
+
+namespace DMZ_CUDA_NS {
+/* An execution context (kernels/cuda/context.cu): the non-blocking stream that
+ * every launch and copy of the thread's ops goes to, the scratch those ops use,
+ * pinned staging for uploads and downloads. Each model owns one (backend
+ * context_create / context_use); ops called outside a model use the process's
+ * default context. */
+struct context;
+context *current();
+cudaStream_t current_stream();
+/* Scratch of the current context: `floats` floats (at most scratch_floats())
+ * and `counters` zeroed unsigned ints (at most scratch_counters()), the same
+ * buffers for every op: ops run one after another on the context's stream, so
+ * no two use them at once. An op that counts on the counters leaves them 0. */
+float *scratch(size_t floats);
+unsigned *scratch_counters(size_t counters);
+size_t scratch_floats();
+size_t scratch_counters_max();
+/* Whether the current stream is being captured into a graph. */
+bool capturing();
+/* A failed CUDA call: file, line, host, the runtime's message and the last
+ * kernels launched on this thread; then abort. */
+[[noreturn]] void fail(const char *what, cudaError_t e, const char *file, int line);
+/* After every launch: remembers the kernel (the last ones go into every error
+ * message), checks the launch; with DMZ_CUDA_CHECK=1 also waits for the kernel
+ * and checks that it ran, naming it when it faulted. */
+void after_launch(const char *kernel, const char *file, int line);
+} // namespace DMZ_CUDA_NS
 
 #define DMZ_CUDA_CHECK(call)                                                                                          \
     do {                                                                                                              \
         cudaError_t dmz_err_ = (call);                                                                                \
-        if (dmz_err_ != cudaSuccess) dmz_cuda_fail(#call, dmz_err_, __FILE__, __LINE__);                              \
+        if (dmz_err_ != cudaSuccess) DMZ_CUDA_NS::fail(#call, dmz_err_, __FILE__, __LINE__);                          \
     } while (0)
-
-/* After every launch: a bad configuration or a failed earlier kernel shows here.
- * (Faults inside a kernel surface at the next synchronising call; run with
- * CUDA_LAUNCH_BLOCKING=1 to pin them on the kernel that caused them.) */
-static inline void dmz_launch_check(const char *kernel, const char *file, int line) {
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) return;
-    char what[160];
-    snprintf(what, sizeof what, "launch of kernel %s", kernel);
-    dmz_cuda_fail(what, e, file, line);
-}
 
 #endif /* !__CUDACC_RTC__ */
 
-/* The one way kernels are launched: <<<grid, block, shmem>>> under nvcc, the
- * emulator otherwise; either way followed by the launch check. */
+/* The one way kernels are launched: <<<grid, block, shmem, stream>>> under nvcc,
+ * the emulator otherwise, on the current context's stream; either way followed
+ * by the launch check. */
 #ifdef DMZ_CUDA_EMU
 #define DMZ_LAUNCH(kernel, grid, block, shmem, ...)                                                                   \
     do {                                                                                                              \
-        ::dmz_emu::launch(#kernel, (grid), (block), (shmem), kernel, __VA_ARGS__);                                    \
-        dmz_launch_check(#kernel, __FILE__, __LINE__);                                                                \
+        ::dmz_emu::launch_on(#kernel, (grid), (block), (shmem), DMZ_CUDA_NS::current_stream(), kernel, __VA_ARGS__);  \
+        DMZ_CUDA_NS::after_launch(#kernel, __FILE__, __LINE__);                                                       \
+    } while (0)
+/* The same, for a kernel chosen at run time (a pointer) under a given name. */
+#define DMZ_LAUNCH_NAMED(name, kernel, grid, block, shmem, ...)                                                       \
+    do {                                                                                                              \
+        ::dmz_emu::launch_on(name, (grid), (block), (shmem), DMZ_CUDA_NS::current_stream(), kernel, __VA_ARGS__);     \
+        DMZ_CUDA_NS::after_launch(name, __FILE__, __LINE__);                                                          \
     } while (0)
 #define DMZ_DYNAMIC_SHARED(T, name) DMZ_EMU_DYNAMIC_SHARED(T, name)
 #else
 #define DMZ_LAUNCH(kernel, grid, block, shmem, ...)                                                                   \
     do {                                                                                                              \
-        kernel<<<(grid), (block), (shmem)>>>(__VA_ARGS__);                                                            \
-        dmz_launch_check(#kernel, __FILE__, __LINE__);                                                                \
+        kernel<<<(grid), (block), (shmem), DMZ_CUDA_NS::current_stream()>>>(__VA_ARGS__);                             \
+        DMZ_CUDA_NS::after_launch(#kernel, __FILE__, __LINE__);                                                       \
+    } while (0)
+#define DMZ_LAUNCH_NAMED(name, kernel, grid, block, shmem, ...)                                                       \
+    do {                                                                                                              \
+        kernel<<<(grid), (block), (shmem), DMZ_CUDA_NS::current_stream()>>>(__VA_ARGS__);                             \
+        DMZ_CUDA_NS::after_launch(name, __FILE__, __LINE__);                                                          \
     } while (0)
 #define DMZ_DYNAMIC_SHARED(T, name)                                                                                   \
     extern __shared__ __align__(16) unsigned char dmz_dynamic_smem_[];                                                \

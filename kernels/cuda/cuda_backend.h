@@ -37,8 +37,29 @@ int dmz_cuda_device_count(void);
 /* 1 and *g filled, or 0 with the reason. */
 int dmz_cuda_gpu_info(int device, dmz_gpu_info *g, char *reason, size_t len);
 
+/* The comparison backends (nvcc builds with the headers: DMZ_HAVE_CUBLAS,
+ * DMZ_HAVE_CUDNN; kernels/cuda/vendor/): "cublas" (every GEMM through
+ * cuBLAS) and "cudnn" (convolutions and pooling through cuDNN, GEMMs through
+ * cuBLAS), the rest shared with "cuda". The libraries are loaded at run time:
+ * NULL with the reason (no device, library missing) when they cannot run. */
+const dmz_backend *dmz_cublas_backend(char *reason, size_t len);
+const dmz_backend *dmz_cudnn_backend(char *reason, size_t len);
+
 extern const dmz_backend dmz_backend_cuda_emu;
 int dmz_cuda_emu_available(char *reason, size_t len); /* always 1 */
+
+/* What the emulator's runtime has seen so far (all threads together): the
+ * tests count a training step's launches and blocking host calls with it. */
+typedef struct dmz_cuda_emu_counts {
+    long launches;       /* kernel launch calls (DMZ_LAUNCH), captured ones included */
+    long graph_launches; /* cudaGraphLaunch calls */
+    long kernels_run;    /* grids executed (a replayed graph runs its kernels) */
+    long blocking;       /* host calls that wait for the device: cudaMemcpy, cudaMemcpyAsync
+                            to or from pageable memory, cudaDeviceSynchronize,
+                            cudaStreamSynchronize, cudaEventSynchronize */
+    long allocs;         /* cudaMalloc and cudaMallocHost calls */
+} dmz_cuda_emu_counts;
+void dmz_cuda_emu_counts_get(dmz_cuda_emu_counts *c);
 
 #ifdef __cplusplus
 }

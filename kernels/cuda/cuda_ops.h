@@ -32,6 +32,13 @@
 #define cuda_conv2d_backward_filter cuda_emu_conv2d_backward_filter
 #define cuda_maxpool2x2_forward cuda_emu_maxpool2x2_forward
 #define cuda_maxpool2x2_backward cuda_emu_maxpool2x2_backward
+/* the device-resident step */
+#define cuda_dense_forward_relu cuda_emu_dense_forward_relu
+#define cuda_dense_bias_grad cuda_emu_dense_bias_grad
+#define cuda_gather_batch cuda_emu_gather_batch
+#define cuda_softmax_xent_train cuda_emu_softmax_xent_train
+#define cuda_adam_update_step cuda_emu_adam_update_step
+#define cuda_bias_act cuda_emu_bias_act
 #endif
 
 void cuda_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
@@ -58,5 +65,17 @@ void cuda_conv2d_backward_filter(float *dw, float *dbias, const float *dout, con
                                  float *work);
 void cuda_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void cuda_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+/* the device-resident step (the optional entries of kernels/backend.h) */
+void cuda_dense_forward_relu(float *out, const float *inp, const float *w, const float *bias, int B, int C, int OC);
+/* dbias[OC] = column sums of dout[B][OC] (dense_backward's, for the cublas backend) */
+void cuda_dense_bias_grad(float *dbias, const float *dout, int B, int OC);
+void cuda_gather_batch(float *input, int32_t *labels, const uint8_t *images, const uint8_t *labels_all,
+                       const uint32_t *order, const dmz_step_state *st, int offset, int n, int pixels, float scale);
+void cuda_softmax_xent_train(float *dlogits, float *loss_log, int log_len, const float *logits, const int32_t *labels,
+                             dmz_step_state *st, int advance, int B, int V);
+void cuda_adam_update_step(float *params, const float *grads, float *m, float *v, size_t n, dmz_adam_params hp,
+                           const dmz_step_state *st);
+/* out[b][o] = act(out[b][o] + bias[o]), act = ReLU when relu (a GEMM's epilogue, for the cublas backend) */
+void cuda_bias_act(float *out, const float *bias, int B, int OC, int relu);
 
 #endif

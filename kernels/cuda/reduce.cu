@@ -16,24 +16,22 @@
 #define REDUCE_MAX_BLOCKS 256 /* == REDUCE_THREADS: the second pass reads one partial per thread */
 #define ITEMS_PER_THREAD 4
 
-static __device__ float reduce_partials[REDUCE_MAX_BLOCKS];
-
 /* The block's total goes to out[0] when it is the only block, else to its partial slot. */
-static __device__ __forceinline__ void store_block_total(float *out, float total) {
+static __device__ __forceinline__ void store_block_total(float *out, float *partials, float total) {
     if (threadIdx.x != 0) return;
     if (gridDim.x == 1) out[0] = total;
-    else reduce_partials[blockIdx.x] = total;
+    else partials[blockIdx.x] = total;
 }
 
-static __global__ void sum_kernel(float *out, const float *in, size_t n) {
+static __global__ void sum_kernel(float *out, float *partials, const float *in, size_t n) {
     float s = 0.0f;
     size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) s += in[i];
-    store_block_total(out, dmz_block_sum(s));
+    store_block_total(out, partials, dmz_block_sum(s));
 }
 
-static __global__ void sum_partials_kernel(float *out, int nblocks) {
-    float s = (int)threadIdx.x < nblocks ? reduce_partials[threadIdx.x] : 0.0f;
+static __global__ void sum_partials_kernel(float *out, const float *partials, int nblocks) {
+    float s = (int)threadIdx.x < nblocks ? partials[threadIdx.x] : 0.0f;
     s = dmz_block_sum(s);
     if (threadIdx.x == 0) out[0] = s;
 }
@@ -43,7 +41,7 @@ static __global__ void sum_partials_kernel(float *out, int nblocks) {
  * the larger value, and of equal values the lower index. The reference's loop
  * (best = 0; best = i where p[i] > p[best]) gives exactly that, except that a NaN
  * in column 0 keeps best at 0: handled by lane 0. */
-static __global__ void count_correct_kernel(float *out, const float *probs, const int32_t *labels, int B, int V) {
+static __global__ void count_correct_kernel(float *out, float *partials, const float *probs, const int32_t *labels, int B, int V) {
     const int lane = (int)(threadIdx.x % 32);
     const int warps = (int)(blockDim.x / 32);
     float correct = 0.0f;
@@ -65,27 +63,29 @@ static __global__ void count_correct_kernel(float *out, const float *probs, cons
             correct += argmax == labels[row] ? 1.0f : 0.0f;
         }
     }
-    store_block_total(out, dmz_block_sum(correct));
+    store_block_total(out, partials, dmz_block_sum(correct));
 }
 
 #ifndef __CUDACC_RTC__ /* host code; NVRTC (make check-pascal) compiles only the kernels above */
-static void finish(float *out, unsigned blocks) {
-    if (blocks > 1) DMZ_LAUNCH(sum_partials_kernel, 1, REDUCE_THREADS, 0, out, (int)blocks);
+static void finish(float *out, const float *partials, unsigned blocks) {
+    if (blocks > 1) DMZ_LAUNCH(sum_partials_kernel, 1, REDUCE_THREADS, 0, out, partials, (int)blocks);
 }
 
 void cuda_reduce_sum(float *out, const float *in, size_t n) {
     unsigned blocks = dmz_ceil_div(n, (size_t)REDUCE_THREADS * ITEMS_PER_THREAD);
     if (blocks == 0) blocks = 1; /* n == 0: one block writes 0 */
     if (blocks > REDUCE_MAX_BLOCKS) blocks = REDUCE_MAX_BLOCKS;
-    DMZ_LAUNCH(sum_kernel, blocks, REDUCE_THREADS, 0, out, in, n);
-    finish(out, blocks);
+    float *partials = DMZ_CUDA_NS::scratch(REDUCE_MAX_BLOCKS);
+    DMZ_LAUNCH(sum_kernel, blocks, REDUCE_THREADS, 0, out, partials, in, n);
+    finish(out, partials, blocks);
 }
 
 void cuda_count_correct(float *out, const float *probs, const int32_t *labels, int B, int V) {
     const unsigned warps = REDUCE_THREADS / 32;
     unsigned blocks = B > 0 ? dmz_ceil_div((size_t)B, warps) : 1;
     if (blocks > REDUCE_MAX_BLOCKS) blocks = REDUCE_MAX_BLOCKS;
-    DMZ_LAUNCH(count_correct_kernel, blocks, REDUCE_THREADS, 0, out, probs, labels, B, V);
-    finish(out, blocks);
+    float *partials = DMZ_CUDA_NS::scratch(REDUCE_MAX_BLOCKS);
+    DMZ_LAUNCH(count_correct_kernel, blocks, REDUCE_THREADS, 0, out, partials, probs, labels, B, V);
+    finish(out, partials, blocks);
 }
 #endif

@@ -831,6 +831,10 @@ std::atomic<unsigned long> launches{0};
 
 } // namespace
 
+namespace detail {
+unsigned long kernels_run() { return launches.load(); }
+} // namespace detail
+
 void run_grid(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, body_fn body, void *ctx) {
     if (P.run)
         fail("kernel %s launched from inside kernel %s: dynamic parallelism is not emulated", kernel_name,

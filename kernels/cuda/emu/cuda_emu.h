@@ -52,7 +52,18 @@
  * warp rules (every lane of a __syncwarp at the same one; masks naming only
  * lanes that exist); DMZ_EMU_HALT=1 aborts at the first hazard.
  *
- * Not emulated: streams, events, textures, cooperative groups, dynamic
+ * Streams, events and graphs (emu_runtime.cpp): every stream runs its work at
+ * once on the calling thread, in order, so a stream is a name and a capture
+ * flag; an event records the host clock when the stream reaches it (launches
+ * run to completion, so that is when the work before it finished). Between
+ * cudaStreamBeginCapture and cudaStreamEndCapture a stream records its launches,
+ * copies, memsets and event records instead of running them (a synchronising
+ * call then fails with cudaErrorStreamCaptureUnsupported and invalidates the
+ * capture, as on a GPU); cudaGraphLaunch replays the record in order.
+ * dmz_cuda_emu_counts_get() (kernels/cuda/cuda_backend.h) counts launches and
+ * blocking calls.
+ *
+ * Not emulated: stream concurrency, textures, cooperative groups, dynamic
  * parallelism, the memory model beyond barriers (outside the race build every
  * write is visible at once), resource limits beyond threads per block and
  * dynamic shared memory (registers, static shared memory). Shuffles and votes
@@ -72,6 +83,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <functional>
+#include <memory>
 #include <tuple>
 #include <type_traits>
 #include <utility>
@@ -169,8 +182,16 @@ inline void __syncthreads(DMZ_EMU_CALLER) { dmz_emu::block_barrier(DMZ_EMU_SITE(
 inline void __syncwarp(unsigned mask = 0xffffffffu, DMZ_EMU_CALLER) {
     dmz_emu::warp_barrier(mask, DMZ_EMU_SITE(dmz_emu::OP_SYNCWARP));
 }
+#ifdef __SANITIZE_THREAD__
+/* ThreadSanitizer has no fences (and refuses to build them): in the race
+ * build the ordering a fence gives comes from the atomics that follow it (a
+ * split-K tile's counter), which it does track. */
+inline void __threadfence() {}
+inline void __threadfence_block() {}
+#else
 inline void __threadfence() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 inline void __threadfence_block() { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+#endif
 
 template <class T> inline T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize, DMZ_EMU_CALLER) {
     int lane = (int)dmz_emu::this_thread()->lane;
@@ -258,6 +279,7 @@ inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
 inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : x); }
 inline float __fmaf_rn(float a, float b, float c) { return fmaf(a, b, c); }
 template <class T> inline T __ldg(const T *p) { return *p; }
+template <class T> inline T __ldcg(const T *p) { return *p; }
 
 /* ---------------------------------------------------------------- runtime API */
 enum cudaError_t {
@@ -269,7 +291,13 @@ enum cudaError_t {
     cudaErrorInvalidMemcpyDirection = 21,
     cudaErrorNoDevice = 100,
     cudaErrorInvalidDevice = 101,
+    cudaErrorInvalidDeviceFunction = 98,
+    cudaErrorNoKernelImageForDevice = 209,
+    cudaErrorInvalidResourceHandle = 400,
+    cudaErrorNotReady = 600,
     cudaErrorLaunchFailure = 719,
+    cudaErrorStreamCaptureUnsupported = 900,
+    cudaErrorStreamCaptureInvalidated = 901,
 };
 typedef cudaError_t cudaError;
 
@@ -312,6 +340,55 @@ cudaError_t cudaGetDevice(int *device);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp *prop, int device);
 cudaError_t cudaRuntimeGetVersion(int *version); /* 0: no CUDA runtime here */
+cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes);
+
+/* Streams, events, pinned memory, graphs (see the top of this file). */
+namespace dmz_emu {
+struct stream;
+struct event;
+struct graph;
+} // namespace dmz_emu
+typedef dmz_emu::stream *cudaStream_t; /* nullptr: the default stream */
+typedef dmz_emu::event *cudaEvent_t;
+typedef dmz_emu::graph *cudaGraph_t;
+typedef dmz_emu::graph *cudaGraphExec_t;
+#define cudaStreamDefault 0x0u
+#define cudaStreamNonBlocking 0x1u
+#define cudaEventDefault 0x0u
+#define cudaEventDisableTiming 0x2u
+enum cudaStreamCaptureMode { cudaStreamCaptureModeGlobal = 0, cudaStreamCaptureModeThreadLocal = 1, cudaStreamCaptureModeRelaxed = 2 };
+enum cudaStreamCaptureStatus { cudaStreamCaptureStatusNone = 0, cudaStreamCaptureStatusActive = 1, cudaStreamCaptureStatusInvalidated = 2 };
+struct cudaFuncAttributes {
+    size_t sharedSizeBytes, constSizeBytes, localSizeBytes;
+    int maxThreadsPerBlock, numRegs, ptxVersion, binaryVersion;
+};
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned flags);
+cudaError_t cudaStreamDestroy(cudaStream_t s);
+cudaError_t cudaStreamSynchronize(cudaStream_t s);
+cudaError_t cudaStreamIsCapturing(cudaStream_t s, cudaStreamCaptureStatus *status);
+cudaError_t cudaStreamBeginCapture(cudaStream_t s, cudaStreamCaptureMode mode);
+cudaError_t cudaStreamEndCapture(cudaStream_t s, cudaGraph_t *graph);
+cudaError_t cudaGraphInstantiateWithFlags(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long flags);
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t s);
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec);
+cudaError_t cudaGraphDestroy(cudaGraph_t graph);
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t s = nullptr);
+cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t s = nullptr);
+cudaError_t cudaMallocHost(void **ptr, size_t bytes);
+cudaError_t cudaFreeHost(void *ptr);
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned flags);
+inline cudaError_t cudaEventCreate(cudaEvent_t *e) { return cudaEventCreateWithFlags(e, cudaEventDefault); }
+cudaError_t cudaEventDestroy(cudaEvent_t e);
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t s = nullptr);
+cudaError_t cudaEventSynchronize(cudaEvent_t e);
+cudaError_t cudaEventQuery(cudaEvent_t e);
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end);
+/* Every emulated kernel is "image present": the CPU runs them all. */
+template <class F> inline cudaError_t cudaFuncGetAttributes(cudaFuncAttributes *a, F *) {
+    if (!a) return cudaErrorInvalidValue;
+    *a = cudaFuncAttributes{0, 0, 0, 1024, 0, 0, 0};
+    return cudaSuccess;
+}
 cudaError_t cudaDriverGetVersion(int *version);  /* 0: no driver here */
 
 /* ---------------------------------------------------------------- launches */
@@ -320,6 +397,11 @@ typedef void (*body_fn)(void *ctx);
 /* Runs body(ctx) once per thread of every block; sets the last error instead on a
  * bad configuration (as a GPU launch would). */
 void run_grid(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, body_fn body, void *ctx);
+/* Whether stream s is being captured; capture(s, op) appends op to its record
+ * (emu_runtime.cpp). count_launch counts one launch call (launch_on). */
+bool capturing(cudaStream_t s);
+void capture(cudaStream_t s, std::function<void()> op);
+void count_launch();
 
 /* Arguments are converted to the kernel's parameter types once, at launch, and
  * every thread gets its own copy: by-value parameters as in CUDA. */
@@ -336,6 +418,21 @@ void launch(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, void (
                  std::apply(fr->k, fr->args);
              },
              &f);
+}
+
+/* launch on a stream (DMZ_LAUNCH): at once, or into the record of a stream
+ * being captured, the arguments copied as they are now. */
+template <class... P, class... A>
+void launch_on(const char *kernel_name, dim3 grid, dim3 block, size_t shmem, cudaStream_t s, void (*kernel)(P...),
+               A &&...args) {
+    static_assert(sizeof...(P) == sizeof...(A), "kernel launched with the wrong number of arguments");
+    count_launch();
+    if (!capturing(s)) {
+        launch(kernel_name, grid, block, shmem, kernel, std::forward<A>(args)...);
+        return;
+    }
+    auto saved = std::make_shared<std::tuple<std::decay_t<P>...>>(std::forward<A>(args)...);
+    capture(s, [=] { std::apply([&](auto &...a) { launch(kernel_name, grid, block, shmem, kernel, a...); }, *saved); });
 }
 } // namespace dmz_emu
 

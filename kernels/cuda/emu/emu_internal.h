@@ -56,6 +56,7 @@ bool in_kernel_thread();
 const char *short_path(const char *file);
 
 cudaError_t set_error(cudaError_t e);
+unsigned long kernels_run(); /* grids run so far (cuda_emu.cpp) */
 
 /* ---------------------------------------------------------------- race layer (emu_race.cpp) */
 /* Without DMZ_EMU_RACE these do nothing. */
