@@ -1,0 +1,677 @@
+/* `dmzbench wan up|down`: namespaces, veths, the control bridge, the shaper,
+ * the relay (see wanem.h for the layout). Commands run through ip(8) and
+ * tc(8), argv split on spaces (no shell). */
+#include "wanem.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "common/dmz.h"
+
+/* Runs a command (argv from fmt split on spaces); its stderr goes into err on failure. */
+static int cmd(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cmd(char *err, const char *fmt, ...) {
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    char copy[1024], *argv[64];
+    snprintf(copy, sizeof copy, "%s", line);
+    int n = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(copy, " ", &save); t && n < 63; t = strtok_r(NULL, " ", &save)) argv[n++] = t;
+    argv[n] = NULL;
+    int p[2];
+    if (pipe(p)) return dmz_errorf(err, DMZ_EXIT_FAIL, "pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        int devnull = open("/dev/null", O_RDWR);
+        if (devnull >= 0) dup2(devnull, 1), dup2(devnull, 0);
+        close(p[0]);
+        execvp(argv[0], argv);
+        fprintf(stderr, "%s: %s", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(p[1]);
+    char out[512] = "";
+    size_t k = 0;
+    for (ssize_t r; k < sizeof out - 1 && (r = read(p[0], out + k, sizeof out - 1 - k)) > 0;) k += (size_t)r;
+    out[k] = '\0';
+    char drain[256];
+    while (read(p[0], drain, sizeof drain) > 0) {}
+    close(p[0]);
+    int st = 0;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {}
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 0) return DMZ_OK;
+    for (char *nl; (nl = strchr(out, '\n'));) *nl = ' ';
+    return dmz_errorf(err, DMZ_EXIT_FAIL, "`%s` failed: %s", line, out[0] ? out : "(no message)");
+}
+
+static bool exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* ---------------------------------------------------------------- state */
+
+static void state_path(const char *prefix, const char *file, char *out, size_t len) {
+    char dir[512];
+    dmz_wan_state_dir(prefix, dir, sizeof dir);
+    snprintf(out, len, "%s/%s", dir, file);
+}
+
+/* The relay's pid when the pidfile names a live process called dmzrelay; else 0. */
+static pid_t relay_pid(const char *prefix) {
+    char path[600], *text = NULL, err[DMZ_ERR_LEN];
+    state_path(prefix, "relay.pid", path, sizeof path);
+    if (dmz_read_file(path, 64, &text, NULL, err)) return 0;
+    pid_t pid = (pid_t)atol(text);
+    free(text);
+    if (pid <= 1) return 0;
+    char comm_path[64], comm[32] = "";
+    snprintf(comm_path, sizeof comm_path, "/proc/%d/comm", (int)pid);
+    FILE *f = fopen(comm_path, "r");
+    if (!f) return 0;
+    if (!fgets(comm, sizeof comm, f)) comm[0] = '\0';
+    fclose(f);
+    return strncmp(comm, "dmzrelay", 8) == 0 ? pid : 0;
+}
+
+static bool starts_with_prefix(const char *name, const char *prefix) {
+    size_t n = strlen(prefix);
+    return strncmp(name, prefix, n) == 0 && name[n] == '-';
+}
+
+int dmz_wan_leftovers(const char *prefix, char *out, size_t len) {
+    int count = 0;
+    size_t k = 0;
+    out[0] = '\0';
+    const char *dirs[2] = {"/run/netns", "/sys/class/net"};
+    const char *what[2] = {"namespace", "interface"};
+    for (int i = 0; i < 2; i++) {
+        DIR *d = opendir(dirs[i]);
+        for (struct dirent *e; d && (e = readdir(d));)
+            if (starts_with_prefix(e->d_name, prefix)) {
+                count++;
+                if (k < len) k += (size_t)snprintf(out + k, len - k, "%s %s; ", what[i], e->d_name);
+            }
+        if (d) closedir(d);
+    }
+    pid_t pid = relay_pid(prefix);
+    if (pid) {
+        count++;
+        if (k < len) k += (size_t)snprintf(out + k, len - k, "relay process %d; ", (int)pid);
+    }
+    char dir[512];
+    dmz_wan_state_dir(prefix, dir, sizeof dir);
+    if (exists(dir)) {
+        count++;
+        if (k < len) snprintf(out + k, len - k, "state directory %s; ", dir);
+    }
+    return count;
+}
+
+static void stop_relay(const char *prefix) {
+    pid_t pid = relay_pid(prefix);
+    if (!pid) return;
+    kill(pid, SIGTERM);
+    for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
+        waitpid(pid, NULL, WNOHANG); /* our own child when `wan run` started it */
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    if (kill(pid, 0) == 0) kill(pid, SIGKILL), waitpid(pid, NULL, 0);
+}
+
+static void remove_tree(const char *dir) {
+    DIR *d = opendir(dir);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        if (e->d_name[0] == '.' && (!e->d_name[1] || (e->d_name[1] == '.' && !e->d_name[2]))) continue;
+        char p[1024];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    if (d) closedir(d);
+    rmdir(dir);
+}
+
+int dmz_wan_down(const char *prefix, bool quiet, char *err) {
+    char scratch[DMZ_ERR_LEN];
+    stop_relay(prefix);
+    /* namespaces first: their interfaces (and qdiscs) go with them */
+    DIR *d = opendir("/run/netns");
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (starts_with_prefix(e->d_name, prefix)) cmd(scratch, "ip netns delete %s", e->d_name);
+    if (d) closedir(d);
+    d = opendir("/sys/class/net");
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (starts_with_prefix(e->d_name, prefix)) cmd(scratch, "ip link delete %s", e->d_name);
+    if (d) closedir(d);
+    char dir[512];
+    dmz_wan_state_dir(prefix, dir, sizeof dir);
+    remove_tree(dir);
+    char left[2048];
+    int n = 0;
+    for (int tries = 0; tries < 50 && (n = dmz_wan_leftovers(prefix, left, sizeof left)); tries++) {
+        struct timespec ts = {0, 20000000}; /* veth deletion can lag a namespace's */
+        nanosleep(&ts, NULL);
+    }
+    if (n) return dmz_errorf(err, DMZ_EXIT_FAIL, "wan down: left behind: %s", left);
+    if (!quiet) printf("wan down: nothing left under prefix '%s'\n", prefix);
+    return DMZ_OK;
+}
+
+/* ---------------------------------------------------------------- up */
+
+static int sysctl_in(const char *ns, const char *path, const char *value, char *err) {
+    return cmd(err, "ip netns exec %s sysctl -qw %s=%s", ns, path, value);
+}
+
+static int build_site(const dmz_wan_desc *d, int i, char *err) {
+    const char *p = d->prefix;
+    char ns[64];
+    dmz_wan_netns(d, i, ns, sizeof ns);
+    int rc = cmd(err, "ip netns add %s", ns);
+    if (!rc) rc = cmd(err, "ip -n %s link set lo up", ns);
+    if (!rc) rc = sysctl_in(ns, "net.ipv6.conf.all.disable_ipv6", "1", err);
+    /* control: to the bridge in the root namespace */
+    if (!rc) rc = cmd(err, "ip link add %s-c%d type veth peer name %s-c%dh", p, i, p, i);
+    if (!rc) rc = cmd(err, "ip link set %s-c%d netns %s", p, i, ns);
+    if (!rc) rc = cmd(err, "ip link set %s-c%dh master %s-br up", p, i, p);
+    if (!rc) rc = cmd(err, "ip -n %s addr add %s.0.%d/24 dev %s-c%d", ns, d->net, i + 1, p, i);
+    if (!rc) rc = cmd(err, "ip -n %s link set %s-c%d up", ns, p, i);
+    /* data: to the hub */
+    if (!rc) rc = cmd(err, "ip link add %s-w%d mtu %d type veth peer name %s-w%dh mtu %d", p, i, d->mtu, p, i, d->mtu);
+    if (!rc) rc = cmd(err, "ip link set %s-w%d netns %s", p, i, ns);
+    if (!rc) rc = cmd(err, "ip link set %s-w%dh netns %s-hub", p, i, p);
+    if (!rc) rc = cmd(err, "ip -n %s addr add %s.1.%d/24 dev %s-w%d", ns, d->net, i + 1, p, i);
+    if (!rc) rc = cmd(err, "ip -n %s link set %s-w%d up", ns, p, i);
+    if (!rc) rc = cmd(err, "ip -n %s-hub link set %s-w%dh up", p, p, i);
+    return rc;
+}
+
+/* netem where the kernel has it: tried on site 0's data interface. */
+static bool have_netem(const dmz_wan_desc *d, char *why, size_t len) {
+    char ns[64], err[DMZ_ERR_LEN];
+    dmz_wan_netns(d, 0, ns, sizeof ns);
+    if (cmd(err, "tc -n %s qdisc add dev %s-w0 root handle 9: netem delay 1ms", ns, d->prefix) == 0) {
+        cmd(err, "tc -n %s qdisc del dev %s-w0 root", ns, d->prefix);
+        snprintf(why, len, "netem available (tc qdisc netem accepted)");
+        return true;
+    }
+    snprintf(why, len, "netem unavailable: %s", err);
+    return false;
+}
+
+/* htb on each site's data egress: one class per peer at the link's rate,
+ * chosen by the peer's address; other frames (ARP) in a fast default class.
+ * With netem, each class gets a netem child for delay, jitter and loss. */
+static int shape_site(const dmz_wan_desc *d, int i, bool netem, char *err) {
+    char ns[64];
+    dmz_wan_netns(d, i, ns, sizeof ns);
+    const char *p = d->prefix;
+    int rc = cmd(err, "tc -n %s qdisc replace dev %s-w%d root handle 1: htb default 99", ns, p, i);
+    if (!rc) rc = cmd(err, "tc -n %s class add dev %s-w%d parent 1: classid 1:99 htb rate 100gbit", ns, p, i);
+    for (int j = 0; j < d->n_sites && !rc; j++) {
+        const dmz_wan_link *l = j == i ? NULL : dmz_wan_find_link(d, i, j);
+        if (!l) continue;
+        /* burst: 1 ms at the rate, at least two 64 KiB GSO frames */
+        double burst = fmax(l->rate_bps / 8 * 1e-3, 131072);
+        rc = cmd(err, "tc -n %s class add dev %s-w%d parent 1: classid 1:%d htb rate %.0fbit ceil %.0fbit burst %.0f cburst %.0f",
+                 ns, p, i, 10 + j, l->rate_bps, l->rate_bps, burst, burst);
+        if (!rc)
+            rc = cmd(err, "tc -n %s filter add dev %s-w%d parent 1: protocol ip prio 1 u32 match ip dst %s.1.%d/32 flowid 1:%d",
+                     ns, p, i, d->net, j + 1, 10 + j);
+        if (!rc && netem) {
+            char jit[64] = "";
+            if (l->jitter_s > 0) snprintf(jit, sizeof jit, " %.3fus", l->jitter_s * 1e6);
+            rc = cmd(err, "tc -n %s qdisc add dev %s-w%d parent 1:%d handle %d: netem delay %.3fus%s loss %.6f%% limit 100000",
+                     ns, p, i, 10 + j, 10 + j, l->rtt_s / 2 * 1e6, jit, l->loss * 100);
+        }
+    }
+    return rc;
+}
+
+static pid_t start_relay(const dmz_wan_desc *d, char *err) {
+    char hub[64], pidfile[600], stats[600], log[600];
+    snprintf(hub, sizeof hub, "%s-hub", d->prefix);
+    state_path(d->prefix, "relay.pid", pidfile, sizeof pidfile);
+    state_path(d->prefix, "relay.stats", stats, sizeof stats);
+    state_path(d->prefix, "relay.log", log, sizeof log);
+    int rdy[2];
+    if (pipe(rdy)) return dmz_errorf(err, DMZ_EXIT_FAIL, "pipe: %s", strerror(errno)), -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(rdy[0]);
+        setsid();
+        int lfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644), nul = open("/dev/null", O_RDONLY);
+        if (nul >= 0) dup2(nul, 0);
+        if (lfd >= 0) dup2(lfd, 1), dup2(lfd, 2);
+        for (int fd = 3; fd < 1024; fd++)
+            if (fd != rdy[1]) close(fd);
+        prctl(PR_SET_NAME, "dmzrelay");
+        char ports[DMZ_WAN_MAX_SITES][32];
+        const char *pp[DMZ_WAN_MAX_SITES];
+        for (int i = 0; i < d->n_sites; i++) snprintf(ports[i], sizeof ports[i], "%s-w%dh", d->prefix, i), pp[i] = ports[i];
+        char e[DMZ_ERR_LEN], path[128];
+        snprintf(path, sizeof path, "/run/netns/%s", hub);
+        int nfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, CLONE_NEWNET) != 0) {
+            fprintf(stderr, "relay: cannot enter %s: %s\n", hub, strerror(errno));
+            _exit(1);
+        }
+        char me[32];
+        int n = snprintf(me, sizeof me, "%d\n", (int)getpid());
+        if (dmz_write_file_atomic(pidfile, me, (size_t)n, e)) _exit(1);
+        fprintf(stderr, "relay %d: %d ports, seed %llu\n", (int)getpid(), d->n_sites, (unsigned long long)d->seed);
+        int rc = dmz_wan_relay_run(d, pp, rdy[1], stats, e);
+        if (rc) fprintf(stderr, "relay: %s\n", e);
+        unlink(pidfile);
+        _exit(rc);
+    }
+    close(rdy[1]);
+    struct pollfd pf = {.fd = rdy[0], .events = POLLIN};
+    char c = 0;
+    if (pid < 0 || poll(&pf, 1, 5000) != 1 || read(rdy[0], &c, 1) != 1 || c != 'R') {
+        close(rdy[0]);
+        if (pid > 0) kill(pid, SIGKILL), waitpid(pid, NULL, 0);
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "the relay did not start (see %s)", log), -1;
+    }
+    close(rdy[0]);
+    return pid;
+}
+
+static double proc_cpu_s(pid_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return NAN;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2) return NAN;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+typedef struct relay_measure { double gbps, cpu_pct, seconds; char note[256]; } relay_measure;
+
+/* The relay alone: zero delay, no loss, no shaper; TCP site 0 -> site 1. */
+static int measure_relay(const dmz_wan_desc *d, relay_measure *m, char *err) {
+    dmz_wan_desc z = *d;
+    for (int i = 0; i < z.n_links; i++) z.links[i].rtt_s = z.links[i].jitter_s = z.links[i].loss = 0;
+    pid_t pid = start_relay(&z, err);
+    if (pid < 0) return DMZ_EXIT_FAIL;
+    double bps = NAN, c0 = proc_cpu_s(pid), t0 = dmz_now_s();
+    m->seconds = 1.0;
+    int rc = dmz_wan_tcp_blast(&z, z.links[0].a, z.links[0].b, m->seconds, &bps, err);
+    double c1 = proc_cpu_s(pid), t1 = dmz_now_s();
+    char pidfile[600];
+    state_path(d->prefix, "relay.pid", pidfile, sizeof pidfile);
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+    unlink(pidfile);
+    char stats[600];
+    state_path(d->prefix, "relay.stats", stats, sizeof stats);
+    unlink(stats); /* the measurement's counters are not the link's */
+    m->gbps = bps / 1e9;
+    m->cpu_pct = (c1 - c0) / (t1 - t0) * 100;
+    double la[3] = {NAN, NAN, NAN};
+    getloadavg(la, 3);
+    snprintf(m->note, sizeof m->note,
+             "one TCP stream %s->%s for %.0f s through zero-delay links, before shaping; relay CPU %.0f%% of a core; "
+             "%ld CPUs, load average %.2f (shared machine: noisy)",
+             d->sites[d->links[0].a], d->sites[d->links[0].b], m->seconds, m->cpu_pct, sysconf(_SC_NPROCESSORS_ONLN), la[0]);
+    return rc;
+}
+
+/* One line of /proc/sys inside site 0 (these TCP settings are per namespace). */
+typedef struct read_arg { const char *path; char *out; size_t len; } read_arg;
+static int read_sys(void *p) {
+    read_arg *a = p;
+    FILE *f = fopen(a->path, "r");
+    if (!f) return 1;
+    char buf[256] = "";
+    if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
+    fclose(f);
+    for (char *c = buf; *c; c++) if (*c == '\t' || *c == '\n') *c = *c == '\t' ? ' ' : '\0';
+    printf("%s\n", buf);
+    fflush(stdout); /* the child leaves by _exit */
+    return 0;
+}
+
+static void sys_in(const char *ns, const char *path, char *out, size_t len) {
+    /* the child prints; capture through a pipe */
+    int p[2];
+    out[0] = '\0';
+    if (pipe(p)) return;
+    fflush(NULL);
+    int saved = dup(1);
+    dup2(p[1], 1);
+    read_arg a = {path, out, len};
+    dmz_wan_in_netns(ns, read_sys, &a);
+    fflush(stdout);
+    dup2(saved, 1);
+    close(saved);
+    close(p[1]);
+    ssize_t n = read(p[0], out, len - 1);
+    out[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    char *nl = strchr(out, '\n');
+    if (nl) *nl = '\0';
+}
+
+static void ompi_param(const char *name, char *out, size_t len) {
+    snprintf(out, len, "unavailable (ompi_info not found)");
+    FILE *f = popen("ompi_info --param btl tcp --level 9 --parsable 2>/dev/null", "r");
+    if (!f) return;
+    char line[512], key[128];
+    snprintf(key, sizeof key, ":param:%s:value:", name);
+    while (fgets(line, sizeof line, f)) {
+        char *k = strstr(line, key);
+        if (k) {
+            snprintf(out, len, "%s", k + strlen(key));
+            out[strcspn(out, "\n")] = '\0';
+        }
+    }
+    pclose(f);
+}
+
+static cJSON *tcp_json(const dmz_wan_desc *d, double *window) {
+    char ns[64], rmem[128], wmem[128], scale[32], snd[64], rcv[64];
+    dmz_wan_netns(d, 0, ns, sizeof ns);
+    sys_in(ns, "/proc/sys/net/ipv4/tcp_rmem", rmem, sizeof rmem);
+    sys_in(ns, "/proc/sys/net/ipv4/tcp_wmem", wmem, sizeof wmem);
+    sys_in(ns, "/proc/sys/net/ipv4/tcp_adv_win_scale", scale, sizeof scale);
+    ompi_param("btl_tcp_sndbuf", snd, sizeof snd);
+    ompi_param("btl_tcp_rcvbuf", rcv, sizeof rcv);
+    double r0, r1, r2 = NAN, w0, w1, w2 = NAN;
+    if (sscanf(rmem, "%lf %lf %lf", &r0, &r1, &r2) != 3) r2 = NAN;
+    if (sscanf(wmem, "%lf %lf %lf", &w0, &w1, &w2) != 3) w2 = NAN;
+    /* btl_tcp_sndbuf/rcvbuf 0: Open MPI leaves the kernel's autotuning (up to the max) */
+    double sb = atof(snd), rb = atof(rcv);
+    *window = dmz_wan_tcp_window_bytes(rb > 0 ? rb : r2, sb > 0 ? sb : w2);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "netns", ns);
+    cJSON_AddStringToObject(o, "tcp_rmem", rmem);
+    cJSON_AddStringToObject(o, "tcp_wmem", wmem);
+    cJSON_AddStringToObject(o, "tcp_adv_win_scale", scale);
+    cJSON_AddStringToObject(o, "btl_tcp_sndbuf", snd);
+    cJSON_AddStringToObject(o, "btl_tcp_rcvbuf", rcv);
+    cJSON_AddNumberToObject(o, "window_bytes", *window);
+    cJSON_AddStringToObject(o, "window_formula",
+                            "min(send buffer max, receive buffer max / 2); btl_tcp_*buf 0 = kernel autotuning up to "
+                            "tcp_wmem/tcp_rmem max");
+    return o;
+}
+
+static cJSON *state_json(const dmz_wan_desc *d, bool netem, const char *netem_why, const relay_measure *m,
+                         pid_t relay, const char *desc_text) {
+    cJSON *o = cJSON_CreateObject();
+    char dir[512];
+    dmz_wan_state_dir(d->prefix, dir, sizeof dir);
+    cJSON_AddStringToObject(o, "prefix", d->prefix);
+    cJSON_AddStringToObject(o, "state_dir", dir);
+    cJSON_AddStringToObject(o, "emulator", netem ? "netem" : "relay");
+    cJSON_AddStringToObject(o, "netem", netem_why);
+    cJSON_AddStringToObject(o, "rate_shaper", "htb (kernel) on each site's data egress, one class per peer (L2 bytes)");
+    cJSON_AddStringToObject(o, "delay_loss",
+                            netem ? "netem child of each htb class"
+                                  : "user-space relay (AF_PACKET + virtio-net headers, per-direction FIFO, timerfd); "
+                                    "loss per direction by a seeded RNG; jitter never reorders");
+    cJSON_AddNumberToObject(o, "seed", (double)d->seed);
+    cJSON_AddNumberToObject(o, "mtu", d->mtu);
+    cJSON_AddStringToObject(o, "description", desc_text);
+    char bridge[32], net_data[32], net_ctl[32];
+    snprintf(bridge, sizeof bridge, "%s-br", d->prefix);
+    snprintf(net_data, sizeof net_data, "%s.1.0/24", d->net);
+    snprintf(net_ctl, sizeof net_ctl, "%s.0.0/24", d->net);
+    cJSON_AddStringToObject(o, "bridge", bridge);
+    cJSON_AddStringToObject(o, "data_subnet", net_data);
+    cJSON_AddStringToObject(o, "control_subnet", net_ctl);
+    cJSON *sites = cJSON_AddArrayToObject(o, "sites");
+    for (int i = 0; i < d->n_sites; i++) {
+        cJSON *s = cJSON_CreateObject();
+        char ns[64], ip[32], cip[32], dif[32];
+        dmz_wan_netns(d, i, ns, sizeof ns);
+        dmz_wan_data_ip(d, i, ip, sizeof ip);
+        snprintf(cip, sizeof cip, "%s.0.%d", d->net, i + 1);
+        snprintf(dif, sizeof dif, "%s-w%d", d->prefix, i);
+        cJSON_AddStringToObject(s, "name", d->sites[i]);
+        cJSON_AddStringToObject(s, "netns", ns);
+        cJSON_AddStringToObject(s, "data_ip", ip);
+        cJSON_AddStringToObject(s, "control_ip", cip);
+        cJSON_AddStringToObject(s, "data_if", dif);
+        cJSON_AddItemToArray(sites, s);
+    }
+    double window = NAN;
+    cJSON *tcp = tcp_json(d, &window);
+    cJSON *links = cJSON_AddArrayToObject(o, "links");
+    for (int i = 0; i < d->n_links; i++) {
+        const dmz_wan_link *l = &d->links[i];
+        cJSON *j = cJSON_CreateObject();
+        double bdp = 0, cap = 0;
+        bool lim = dmz_wan_window_limited(l->rate_bps, l->rtt_s, window, &bdp, &cap);
+        cJSON_AddStringToObject(j, "a", d->sites[l->a]);
+        cJSON_AddStringToObject(j, "b", d->sites[l->b]);
+        cJSON_AddNumberToObject(j, "rtt_ms", l->rtt_s * 1e3);
+        cJSON_AddNumberToObject(j, "one_way_delay_ms", l->rtt_s / 2 * 1e3);
+        cJSON_AddNumberToObject(j, "jitter_ms", l->jitter_s * 1e3);
+        cJSON_AddNumberToObject(j, "rate_gbps", l->rate_bps / 1e9);
+        cJSON_AddNumberToObject(j, "loss_pct_each_way", l->loss * 100);
+        cJSON_AddNumberToObject(j, "bdp_bytes", bdp);
+        cJSON_AddBoolToObject(j, "window_limited", lim);
+        cJSON_AddNumberToObject(j, "window_cap_gbps", cap / 1e9);
+        if (!netem && m && isfinite(m->gbps)) cJSON_AddBoolToObject(j, "relay_limited", m->gbps * 1e9 < l->rate_bps);
+        cJSON_AddItemToArray(links, j);
+    }
+    cJSON_AddItemToObject(o, "tcp", tcp);
+    if (!netem) {
+        cJSON *r = cJSON_AddObjectToObject(o, "relay");
+        cJSON_AddNumberToObject(r, "pid", relay);
+        cJSON_AddNumberToObject(r, "queue_bytes_per_direction", (double)d->queue_bytes);
+        if (m && isfinite(m->gbps)) {
+            cJSON_AddNumberToObject(r, "max_gbps", m->gbps);
+            cJSON_AddNumberToObject(r, "cpu_pct", m->cpu_pct);
+            cJSON_AddStringToObject(r, "measured", m->note);
+        } else {
+            cJSON_AddStringToObject(r, "max_gbps", "unavailable: not measured (--no-measure)");
+        }
+    }
+    cJSON *mpi = cJSON_AddObjectToObject(o, "mpi");
+    cJSON_AddStringToObject(mpi, "PMIX_MCA_ptl_tcp_remote_connections", "1");
+    cJSON_AddStringToObject(mpi, "PMIX_MCA_ptl_tcp_if_include", bridge);
+    cJSON_AddStringToObject(mpi, "OMPI_MCA_oob_tcp_if_include", net_ctl);
+    cJSON_AddStringToObject(mpi, "OMPI_MCA_btl_tcp_if_include", net_data);
+    cJSON_AddStringToObject(mpi, "OMPI_MCA_btl", "tcp,self");
+    /* ranks that spin without yielding hold the cores the relay and the
+     * receiving stack need: measured here, 1-byte one-way latency over
+     * loopback TCP 320 us spinning vs 52 us yielding, on 2 busy cores */
+    cJSON_AddStringToObject(mpi, "OMPI_MCA_mpi_yield_when_idle", "1");
+    return o;
+}
+
+cJSON *dmz_wan_load_state(const char *prefix, char *err) {
+    char path[600], *text = NULL;
+    state_path(prefix, "wan.json", path, sizeof path);
+    if (dmz_read_file(path, 1 << 20, &text, NULL, err)) return NULL;
+    cJSON *o = cJSON_Parse(text);
+    free(text);
+    if (!o) dmz_errorf(err, DMZ_EXIT_FAIL, "%s: not JSON", path);
+    return o;
+}
+
+cJSON *dmz_wan_meta_from_env(void) {
+    const char *path = getenv("DMZBENCH_WAN_FILE");
+    if (!path || !*path) return NULL;
+    char err[DMZ_ERR_LEN], *text = NULL;
+    cJSON *o = NULL;
+    if (dmz_read_file(path, 1 << 20, &text, NULL, err) == DMZ_OK) o = cJSON_Parse(text);
+    else snprintf(err + strlen(err), sizeof err - strlen(err), "%s", "");
+    free(text);
+    if (!o) {
+        o = cJSON_CreateObject();
+        char why[DMZ_ERR_LEN + 64];
+        snprintf(why, sizeof why, "DMZBENCH_WAN_FILE=%s could not be read as JSON", path);
+        cJSON_AddStringToObject(o, "unavailable", why);
+    }
+    return o;
+}
+
+static bool already_up(const dmz_wan_desc *d, const char *text) {
+    char path[600], *old = NULL, err[DMZ_ERR_LEN];
+    state_path(d->prefix, "desc.txt", path, sizeof path);
+    if (dmz_read_file(path, 1 << 20, &old, NULL, err)) return false;
+    bool same = strcmp(old, text) == 0;
+    free(old);
+    if (!same) return false;
+    for (int i = 0; i < d->n_sites; i++) {
+        char ns[64], p[128];
+        dmz_wan_netns(d, i, ns, sizeof ns);
+        snprintf(p, sizeof p, "/run/netns/%s", ns);
+        if (!exists(p)) return false;
+    }
+    cJSON *st = dmz_wan_load_state(d->prefix, err);
+    bool netem = st && cJSON_IsString(cJSON_GetObjectItem(st, "emulator")) &&
+                 strcmp(cJSON_GetObjectItem(st, "emulator")->valuestring, "netem") == 0;
+    cJSON_Delete(st);
+    return st && (netem || relay_pid(d->prefix) > 0);
+}
+
+int dmz_wan_up(const dmz_wan_desc *d, const dmz_wan_up_options *o, char *err) {
+    char text[8192];
+    dmz_wan_desc_format(d, text, sizeof text);
+    if (already_up(d, text)) {
+        if (!o->quiet) printf("wan up: already up with this description (prefix '%s'): nothing changed\n", d->prefix);
+        return DMZ_OK;
+    }
+    if (geteuid() != 0) return dmz_errorf(err, DMZ_EXIT_FAIL, "wan up needs root (network namespaces, veth, tc)");
+    int rc = dmz_wan_down(d->prefix, true, err);
+    char dir[512], path[600];
+    dmz_wan_state_dir(d->prefix, dir, sizeof dir);
+    if (!rc) rc = dmz_mkdirs(dir, err);
+    const char *p = d->prefix;
+    if (!rc) rc = cmd(err, "ip netns add %s-hub", p);
+    if (!rc) {
+        char hub[32];
+        snprintf(hub, sizeof hub, "%s-hub", p);
+        rc = sysctl_in(hub, "net.ipv6.conf.all.disable_ipv6", "1", err);
+    }
+    if (!rc) rc = cmd(err, "ip link add %s-br type bridge", p);
+    if (!rc) rc = cmd(err, "ip addr add %s.0.254/24 dev %s-br", d->net, p);
+    if (!rc) rc = cmd(err, "ip link set %s-br up", p);
+    for (int i = 0; i < d->n_sites && !rc; i++) rc = build_site(d, i, err);
+    char netem_why[DMZ_ERR_LEN + 32] = "";
+    bool netem = !rc && have_netem(d, netem_why, sizeof netem_why) && !o->force_relay;
+    relay_measure m = {.gbps = NAN};
+    pid_t relay = 0;
+    if (!rc && !netem) {
+        /* the hub-side interfaces carry no addresses; the relay switches between them */
+        if (o->measure_relay) {
+            rc = measure_relay(d, &m, err);
+            if (!rc && !o->quiet) printf("wan up: relay alone (zero delay, no shaper): %.2f Gbit/s, %.0f%% of a core\n", m.gbps, m.cpu_pct);
+        }
+        if (!rc) relay = start_relay(d, err);
+        if (relay < 0) rc = DMZ_EXIT_FAIL;
+    }
+    for (int i = 0; i < d->n_sites && !rc; i++) rc = shape_site(d, i, netem, err);
+    if (!rc) {
+        state_path(p, "desc.txt", path, sizeof path);
+        rc = dmz_write_file_atomic(path, text, strlen(text), err);
+    }
+    if (!rc) {
+        cJSON *st = state_json(d, netem, netem_why, o->measure_relay ? &m : NULL, relay, text);
+        char *js = cJSON_Print(st);
+        state_path(p, "wan.json", path, sizeof path);
+        rc = dmz_write_file_atomic(path, js, strlen(js), err);
+        free(js);
+        cJSON_Delete(st);
+    }
+    if (rc) {
+        char e2[DMZ_ERR_LEN];
+        dmz_wan_down(p, true, e2); /* nothing half-built stays */
+        return rc;
+    }
+    if (!o->quiet) {
+        printf("wan up: %d sites under prefix '%s' (%s; rate by htb)\n", d->n_sites, p,
+               netem ? "delay/loss by netem" : "delay/loss by the user-space relay");
+        for (int i = 0; i < d->n_links; i++) {
+            const dmz_wan_link *l = &d->links[i];
+            printf("  %s-%s: rtt %.3g ms, jitter %.3g ms, rate %.4g Gbit/s, loss %.4g%% each way\n", d->sites[l->a],
+                   d->sites[l->b], l->rtt_s * 1e3, l->jitter_s * 1e3, l->rate_bps / 1e9, l->loss * 100);
+        }
+        if (!netem && isfinite(m.gbps))
+            for (int i = 0; i < d->n_links; i++)
+                if (d->links[i].rate_bps > m.gbps * 1e9)
+                    printf("  note: %s-%s is configured at %.4g Gbit/s, above the relay's measured %.2f Gbit/s: "
+                           "there the relay, not the link, limits throughput\n",
+                           d->sites[d->links[i].a], d->sites[d->links[i].b], d->links[i].rate_bps / 1e9, m.gbps);
+        state_path(p, "wan.json", path, sizeof path);
+        printf("  state: %s (export DMZBENCH_WAN_FILE=%s to record it in meta.json)\n", path, path);
+    }
+    return DMZ_OK;
+}
+
+int dmz_wan_status(const char *prefix, char *err) {
+    cJSON *st = dmz_wan_load_state(prefix, err);
+    char left[2048];
+    int n = dmz_wan_leftovers(prefix, left, sizeof left);
+    if (!st) {
+        if (n) printf("wan status: prefix '%s' is not up, but these are left (dmzbench wan down cleans them): %s\n", prefix, left);
+        else printf("wan status: nothing up under prefix '%s'\n", prefix);
+        return DMZ_EXIT_FAIL;
+    }
+    const cJSON *em = cJSON_GetObjectItem(st, "emulator");
+    printf("wan status: prefix '%s', emulator %s\n", prefix, cJSON_IsString(em) ? em->valuestring : "?");
+    const cJSON *l;
+    cJSON_ArrayForEach(l, cJSON_GetObjectItem(st, "links")) {
+        printf("  %s-%s: rtt %g ms, jitter %g ms, rate %g Gbit/s, loss %g%% each way, BDP %.0f B%s\n",
+               cJSON_GetObjectItem(l, "a")->valuestring, cJSON_GetObjectItem(l, "b")->valuestring,
+               cJSON_GetObjectItem(l, "rtt_ms")->valuedouble, cJSON_GetObjectItem(l, "jitter_ms")->valuedouble,
+               cJSON_GetObjectItem(l, "rate_gbps")->valuedouble, cJSON_GetObjectItem(l, "loss_pct_each_way")->valuedouble,
+               cJSON_GetObjectItem(l, "bdp_bytes")->valuedouble,
+               cJSON_IsTrue(cJSON_GetObjectItem(l, "window_limited")) ? " (TCP window-limited with these buffers)" : "");
+    }
+    const cJSON *tcp = cJSON_GetObjectItem(st, "tcp");
+    if (tcp)
+        printf("  tcp: rmem %s, wmem %s, btl_tcp_sndbuf %s, rcvbuf %s -> window about %.0f B\n",
+               cJSON_GetObjectItem(tcp, "tcp_rmem")->valuestring, cJSON_GetObjectItem(tcp, "tcp_wmem")->valuestring,
+               cJSON_GetObjectItem(tcp, "btl_tcp_sndbuf")->valuestring, cJSON_GetObjectItem(tcp, "btl_tcp_rcvbuf")->valuestring,
+               cJSON_GetObjectItem(tcp, "window_bytes")->valuedouble);
+    const cJSON *r = cJSON_GetObjectItem(st, "relay");
+    if (r) {
+        const cJSON *mx = cJSON_GetObjectItem(r, "max_gbps");
+        pid_t pid = relay_pid(prefix);
+        if (cJSON_IsNumber(mx)) printf("  relay: pid %d (%s), measured max %.2f Gbit/s (%s)\n", (int)pid, pid ? "running" : "NOT RUNNING",
+                                       mx->valuedouble, cJSON_GetObjectItem(r, "measured")->valuestring);
+        else printf("  relay: pid %d (%s), max %s\n", (int)pid, pid ? "running" : "NOT RUNNING", mx->valuestring);
+        char path[600], *text = NULL, e2[DMZ_ERR_LEN];
+        state_path(prefix, "relay.stats", path, sizeof path);
+        if (dmz_read_file(path, 1 << 16, &text, NULL, e2) == DMZ_OK) {
+            for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
+            free(text);
+        }
+    }
+    printf("  state: %s/\n", cJSON_GetObjectItem(st, "state_dir")->valuestring);
+    cJSON_Delete(st);
+    return DMZ_OK;
+}
