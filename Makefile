@@ -3,6 +3,7 @@
 #   make            install missing Debian packages, build build/dmzbench
 #   make test       ... and run every test (tests/run.sh prints "N passed, N failed")
 #   make bench      ... and run the paper's experiment, then draw its figures
+#   make bench-wan  mlp/cnn x sync/async-ps over emulated RTT x rate, with the alpha-beta model
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
 #   make test-race  the kernels on the emulator under ThreadSanitizer: races, barriers, warp rules
 #   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
@@ -25,7 +26,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config fuzz fuzz-build
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-wan bench-data bench-peer clean help config fuzz fuzz-build
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -306,6 +307,13 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/paper.sh $(BIN) $(BENCH_ARGS)
 
+# Emulated sites (dmzbench wan, net/wanem/): mlp and cnn, sync and async-ps,
+# over RTT x rate, the alpha-beta model beside every point (bench/wan_sweep.sh).
+# Short by default (minutes); WAN_FULL=1 for the night; WAN_RTTS, WAN_RATES, ...
+bench-wan: deps
+	@$(MAKE) --no-print-directory build
+	@bench/wan_sweep.sh $(BIN)
+
 # Every kernel's registers, shared memory, stack and spills per architecture:
 # sm_61/sm_70 through NVRTC + ptxas 12.9 (PyPI wheels, installed on demand into
 # CUDA12_DIR; skipped with one line when no registry answers), sm_75/sm_90
@@ -402,4 +410,4 @@ clean:
 	rm -rf build build-san build-race build-fuzz build-portable
 
 help:
-	@sed -n '2,18p' Makefile
+	@sed -n '2,19p' Makefile

@@ -60,6 +60,7 @@ static int parse(int argc, char **argv, wan_args *a, char *err) {
     /* --sites first, wherever it stands: links are checked against it */
     const char *files[16], *links[64];
     int n_files = 0, n_links = 0;
+    bool net_given = false;
     while (!rc && (o = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (o) {
         case 'f':
@@ -91,7 +92,7 @@ static int parse(int argc, char **argv, wan_args *a, char *err) {
                 rc = dmz_errorf(err, DMZ_EXIT_USAGE, "bad --prefix '%s': 1 to 8 characters, no '-' or '/'", optarg);
             else snprintf(a->d.prefix, sizeof a->d.prefix, "%s", optarg);
             break;
-        case 'n': snprintf(a->d.net, sizeof a->d.net, "%s", optarg); break;
+        case 'n': snprintf(a->d.net, sizeof a->d.net, "%s", optarg), net_given = true; break;
         case 's': a->d.seed = strtoull(optarg, NULL, 10); break;
         case 'M': a->up.measure_relay = false; break;
         case 'Y': a->up.force_relay = true; break;
@@ -102,6 +103,8 @@ static int parse(int argc, char **argv, wan_args *a, char *err) {
         default: return dmz_errorf(err, DMZ_EXIT_USAGE, "bad option '%s' (dmzbench wan --help)", argv[optind - 1]);
         }
     }
+    /* each prefix its own addresses by default: two WANs up at once must not share a subnet */
+    if (!net_given) dmz_wan_default_net(a->d.prefix, a->d.net, sizeof a->d.net);
     for (int i = 0; i < n_files && !rc; i++) rc = dmz_wan_parse_file(&a->d, files[i], err);
     for (int i = 0; i < n_links && !rc; i++) rc = dmz_wan_parse_line(&a->d, links[i], "--link", err);
     if (rc) return rc;

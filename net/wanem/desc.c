@@ -264,3 +264,9 @@ void dmz_wan_state_dir(const char *prefix, char *out, size_t len) {
 void dmz_wan_data_ip(const dmz_wan_desc *d, int site, char *out, size_t len) {
     snprintf(out, len, "%s.1.%d", d->net, site + 1);
 }
+
+void dmz_wan_default_net(const char *prefix, char *out, size_t len) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const char *c = prefix; *c; c++) h = (h ^ (uint8_t)*c) * 16777619u;
+    snprintf(out, len, "10.%u", 200 + h % 50);
+}

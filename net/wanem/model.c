@@ -41,3 +41,27 @@ bool dmz_wan_window_limited(double rate_bps, double rtt_s, double window_bytes, 
     if (cap_bps) *cap_bps = cap < rate_bps ? cap : rate_bps;
     return isfinite(window_bytes) && bdp > window_bytes;
 }
+
+double dmz_wan_model_message_s(dmz_wan_ab ab, double m, double eager) {
+    return ab.alpha_s + m * ab.beta_s_per_byte + (m > eager ? 2 * ab.alpha_s : 0);
+}
+
+double dmz_wan_model_allreduce_asrun_s(dmz_wan_ab ab, int p, double n, double eager) {
+    if (p < 2) return 0;
+    int rounds = 0;
+    while ((1 << rounds) < p) rounds++;
+    return rounds * dmz_wan_model_message_s(ab, n, eager) + 2.0 * (p - 1) * dmz_wan_model_message_s(ab, n / p, eager);
+}
+
+dmz_wan_ab dmz_wan_model_fit(const double *bytes, const double *t, int n) {
+    dmz_wan_ab ab = {NAN, NAN};
+    double n1 = 0, t1 = NAN, n2 = 0, t2 = NAN;
+    for (int i = 0; i < n; i++) {
+        if (bytes[i] == 1) ab.alpha_s = t[i];
+        if (bytes[i] > n2) n1 = n2, t1 = t2, n2 = bytes[i], t2 = t[i];
+        else if (bytes[i] > n1) n1 = bytes[i], t1 = t[i];
+    }
+    if (n2 > n1 && n1 > 0) ab.beta_s_per_byte = (t2 - t1) / (n2 - n1);
+    if (!(ab.beta_s_per_byte > 0) && n2 > 0) ab.beta_s_per_byte = (t2 - ab.alpha_s) / n2;
+    return ab;
+}

@@ -3,7 +3,10 @@
  * tc(8), argv split on spaces (no shell). */
 #include "wanem.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <ifaddrs.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -397,13 +400,14 @@ static void ompi_param(const char *name, char *out, size_t len) {
 }
 
 static cJSON *tcp_json(const dmz_wan_desc *d, double *window) {
-    char ns[64], rmem[128], wmem[128], scale[32], snd[64], rcv[64];
+    char ns[64], rmem[128], wmem[128], scale[32], snd[64], rcv[64], eager[64];
     dmz_wan_netns(d, 0, ns, sizeof ns);
     sys_in(ns, "/proc/sys/net/ipv4/tcp_rmem", rmem, sizeof rmem);
     sys_in(ns, "/proc/sys/net/ipv4/tcp_wmem", wmem, sizeof wmem);
     sys_in(ns, "/proc/sys/net/ipv4/tcp_adv_win_scale", scale, sizeof scale);
     ompi_param("btl_tcp_sndbuf", snd, sizeof snd);
     ompi_param("btl_tcp_rcvbuf", rcv, sizeof rcv);
+    ompi_param("btl_tcp_eager_limit", eager, sizeof eager);
     double r0, r1, r2 = NAN, w0, w1, w2 = NAN;
     if (sscanf(rmem, "%lf %lf %lf", &r0, &r1, &r2) != 3) r2 = NAN;
     if (sscanf(wmem, "%lf %lf %lf", &w0, &w1, &w2) != 3) w2 = NAN;
@@ -417,6 +421,7 @@ static cJSON *tcp_json(const dmz_wan_desc *d, double *window) {
     cJSON_AddStringToObject(o, "tcp_adv_win_scale", scale);
     cJSON_AddStringToObject(o, "btl_tcp_sndbuf", snd);
     cJSON_AddStringToObject(o, "btl_tcp_rcvbuf", rcv);
+    cJSON_AddStringToObject(o, "btl_tcp_eager_limit", eager); /* above it: a rendezvous, one round trip more */
     cJSON_AddNumberToObject(o, "window_bytes", *window);
     cJSON_AddStringToObject(o, "window_formula",
                             "min(send buffer max, receive buffer max / 2); btl_tcp_*buf 0 = kernel autotuning up to "
@@ -557,6 +562,26 @@ static bool already_up(const dmz_wan_desc *d, const char *text) {
     return st && (netem || relay_pid(d->prefix) > 0);
 }
 
+/* Another interface of the root namespace holding an address in NET.0/16
+ * (another WAN, a real network): refuse rather than route into it. */
+static int net_in_use(const dmz_wan_desc *d, char *err) {
+    struct ifaddrs *ifa = NULL;
+    if (getifaddrs(&ifa) != 0) return DMZ_OK;
+    int rc = DMZ_OK;
+    char want[24];
+    snprintf(want, sizeof want, "%s.", d->net);
+    for (struct ifaddrs *i = ifa; i && !rc; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET) continue;
+        char ip[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &((struct sockaddr_in *)i->ifa_addr)->sin_addr, ip, sizeof ip);
+        if (strncmp(ip, want, strlen(want)) == 0)
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "the addresses %s.0.0/16 are in use here (%s on %s): pick another --net",
+                            d->net, ip, i->ifa_name);
+    }
+    freeifaddrs(ifa);
+    return rc;
+}
+
 int dmz_wan_up(const dmz_wan_desc *d, const dmz_wan_up_options *o, char *err) {
     char text[8192];
     dmz_wan_desc_format(d, text, sizeof text);
@@ -566,6 +591,7 @@ int dmz_wan_up(const dmz_wan_desc *d, const dmz_wan_up_options *o, char *err) {
     }
     if (geteuid() != 0) return dmz_errorf(err, DMZ_EXIT_FAIL, "wan up needs root (network namespaces, veth, tc)");
     int rc = dmz_wan_down(d->prefix, true, err);
+    if (!rc) rc = net_in_use(d, err);
     char dir[512], path[600];
     dmz_wan_state_dir(d->prefix, dir, sizeof dir);
     if (!rc) rc = dmz_mkdirs(dir, err);

@@ -72,6 +72,9 @@ int dmz_wan_parse_rate(const char *s, double *out_bps);
 void dmz_wan_netns(const dmz_wan_desc *d, int site, char *out, size_t len);  /* "<prefix>-<site>" */
 void dmz_wan_state_dir(const char *prefix, char *out, size_t len);
 void dmz_wan_data_ip(const dmz_wan_desc *d, int site, char *out, size_t len);
+/* "10.N" with N in 200..249 from a hash of the prefix ("dmz": 10.213 is not
+ * promised); `up` refuses a net whose addresses another interface holds. */
+void dmz_wan_default_net(const char *prefix, char *out, size_t len);
 
 typedef struct dmz_wan_up_options {
     bool measure_relay;    /* measure the relay's own throughput (about 1.5 s) */
@@ -129,6 +132,16 @@ typedef struct dmz_wan_ab { double alpha_s, beta_s_per_byte; } dmz_wan_ab;
  * net/comm_mpi.c runs it): 2(p−1)α + 2(p−1)/p · n · β (Thakur, Rabenseifner
  * and Gropp 2005; the bandwidth term is nccl-tests' busbw factor). */
 double dmz_wan_model_allreduce_s(dmz_wan_ab ab, int p, double n_bytes);
+/* What net/comm_mpi.c and Open MPI 4.1 put on the wire: one message of m bytes
+ * is α + mβ, plus a rendezvous round trip (2α) above btl_tcp_eager_limit; the
+ * non-blocking reduce-scatter (libnbc) is a binomial reduce to rank 0 then a
+ * linear scatter, the all-gather linear: for p ranks ceil(log2 p) messages of
+ * n, then p−1 of n/p, then p−1 of n/p (for p = 2: n, n/2, n/2 in sequence). */
+double dmz_wan_model_message_s(dmz_wan_ab ab, double m_bytes, double eager_bytes);
+double dmz_wan_model_allreduce_asrun_s(dmz_wan_ab ab, int p, double n_bytes, double eager_bytes);
+/* From a probe's rows of one pair: α = the 1-byte one-way time, β from the two
+ * largest sizes (both past the eager limit, so the rendezvous cancels). */
+dmz_wan_ab dmz_wan_model_fit(const double *bytes, const double *one_way_s, int n);
 /* Sync step: the single rank's step time (data + forward + backward + update)
  * plus the all-reduce. */
 double dmz_wan_model_sync_step_s(double compute_s, dmz_wan_ab ab, int p, double n_bytes);
