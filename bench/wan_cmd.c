@@ -173,12 +173,13 @@ static void on_run_signal(int s) { run_signal = s; }
 static int wan_run(wan_args *a, int argc, char **argv, char *err) {
     if (a->rest >= argc) return dmz_errorf(err, DMZ_EXIT_USAGE, "wan run: no command after '--'");
     int rc = dmz_wan_up(&a->d, &a->up, err);
-    if (rc) return rc;
+    if (!rc && run_signal) rc = dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by signal %d while the sites came up", (int)run_signal);
+    if (rc) {
+        char e2[DMZ_ERR_LEN];
+        dmz_wan_down(a->d.prefix, true, e2);
+        return rc;
+    }
     export_env(a->d.prefix);
-    struct sigaction sa = {.sa_handler = on_run_signal};
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
     fflush(NULL);
     pid_t pid = fork();
     if (pid == 0) {
@@ -227,9 +228,19 @@ int dmz_wan_main(int argc, char **argv) {
         fprintf(stderr, "dmzbench wan %s: %s\n", sub, err);
         return rc;
     }
+    /* a signal during up or run: the sites still come down (SIGKILL excepted: then `wan down`) */
+    struct sigaction on_sig = {.sa_handler = on_run_signal};
+    sigaction(SIGINT, &on_sig, NULL);
+    sigaction(SIGTERM, &on_sig, NULL);
+    sigaction(SIGHUP, &on_sig, NULL);
     if (strcmp(sub, "up") == 0) rc = rest < argc ? dmz_errorf(err, DMZ_EXIT_USAGE, "unexpected argument '%s'", argv[rest])
                                                  : dmz_wan_up(&a.d, &a.up, err);
-    else if (strcmp(sub, "down") == 0) rc = dmz_wan_down(a.d.prefix, a.up.quiet, err);
+    if (strcmp(sub, "up") == 0) {
+        if (run_signal) {
+            dmz_wan_down(a.d.prefix, true, err);
+            rc = dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by signal %d: the sites were taken down again", (int)run_signal);
+        }
+    } else if (strcmp(sub, "down") == 0) rc = dmz_wan_down(a.d.prefix, a.up.quiet, err);
     else if (strcmp(sub, "status") == 0) rc = dmz_wan_status(a.d.prefix, err);
     else if (strcmp(sub, "env") == 0) {
         dmz_wan_desc d;

@@ -180,7 +180,7 @@ static void write_figure(const char *dir, const point *pts, int n, char *err) {
     snprintf(gp, sizeof gp, "%s/wan-sweep.gp", dir);
     FILE *g = fopen(gp, "w");
     if (!g) return;
-    fprintf(g, "set datafile separator whitespace\nset logscale x\nset grid\nset key outside right top font ',8'\n"
+    fprintf(g, "set datafile separator whitespace\nset logscale x\nset grid\nset key top left box opaque font ',8'\n"
                "set xlabel 'RTT (ms)'\n");
     char series[64][96];
     int ns = 0;
