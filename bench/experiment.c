@@ -355,7 +355,17 @@ static void meta_add_results(run_state *st, const dmz_rank_rows *rows, int n_row
         cJSON_AddNumberToObject(o, "wall_s", st->probe.wall_s);
         /* the emulated link's configuration (DMZBENCH_WAN_FILE) beside what the probe measured */
         cJSON *wan = cJSON_GetObjectItem(st->meta, "wan");
-        if (wan && isfinite(lat)) cJSON_AddNumberToObject(wan, "probe_rtt_ms", 2 * lat / 1e3);
+        cJSON *pairs = wan ? cJSON_AddArrayToObject(wan, "probe_rtt_ms_by_pair") : NULL;
+        for (int i = 0; pairs && i < st->probe.n_rows; i++) {
+            const dmz_probe_row *r = &st->probe.rows[i];
+            if (r->bytes != 1) continue;
+            cJSON *p = cJSON_CreateObject();
+            char name[64];
+            snprintf(name, sizeof name, "%d-%d", r->rank_a, r->rank_b);
+            cJSON_AddStringToObject(p, "ranks", name);
+            cJSON_AddNumberToObject(p, "rtt_ms", 2 * r->latency_us / 1e3);
+            cJSON_AddItemToArray(pairs, p);
+        }
         if (wan && isfinite(peak)) cJSON_AddNumberToObject(wan, "probe_peak_gbit_per_s", peak * 8);
     }
 }

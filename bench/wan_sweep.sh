@@ -70,7 +70,7 @@ for rate in $rates; do
     wanjson=$sweep/probes/wan-${rtt}ms-${rate}g.json
     A=(ip netns exec "$WAN_NS_siteA" env DMZBENCH_SITE=siteA "$bin")
     B=(ip netns exec "$WAN_NS_siteB" env DMZBENCH_SITE=siteB "$bin")
-    MPI=(mpirun --oversubscribe --bind-to none $WAN_MPI_X -x OMPI_MCA_mpi_yield_when_idle)
+    MPI=(mpirun --oversubscribe --bind-to none $WAN_MPI_X)
     probe=$sweep/probes/probe-${rtt}ms-${rate}g.csv
     popt=(probe --max-bytes 16777216 --every-other-size --allreduce-floats 0 --csv "$probe")
     "${MPI[@]}" -np 1 "${A[@]}" "${popt[@]}" : -np 1 "${A[@]}" "${popt[@]}" : -np 1 "${B[@]}" "${popt[@]}" >"$probe.txt" 2>&1 ||
