@@ -90,9 +90,10 @@ typedef struct point {
     char model[16], mode[16];
     double rtt_ms, rate_gbps, loss_pct;
     double measured, ring, asrun, single, sp_meas, sp_pred;
+    double comm_meas, comm_model; /* the link alone: per step of rank 0 (sync) or per push of the WAN worker */
     double alpha_us, beta_ns, probe_gbps, bdp, window, n_bytes;
     bool window_limited, relay_limited, ok;
-    char note[160], run[600];
+    char note[256], run[600];
 } point;
 
 static void read_wan(const char *path, double *window, double *eager, bool *wl, bool *rl, double *bdp) {
@@ -140,6 +141,8 @@ static int model_point(const table *pts, int r, point *pt, char *err) {
     double t_fb = (num(single, 1, "data_s") + num(single, 1, "fwd_s") + num(single, 1, "bwd_s")) / steps1;
     double t_u = num(single, 1, "update_s") / steps1;
     pt->measured = num(run, 1, "wall_s") / num(run, 1, "steps"); /* rank 0: the server's global steps in async-ps */
+    int crow = ps && run->rows > 3 ? 3 : 1; /* async-ps: rank 2, the worker across the WAN */
+    pt->comm_meas = num(run, crow, "comm_s") / num(run, crow, "steps");
     double eager, peak_local, peak_wan;
     read_wan(get(pts, r, "wan_json"), &pt->window, &eager, &pt->window_limited, &pt->relay_limited, &pt->bdp);
     dmz_wan_ab wan = probe_ab(probe, 0, 2, &peak_wan), local = probe_ab(probe, 0, 1, &peak_local);
@@ -147,7 +150,8 @@ static int model_point(const table *pts, int r, point *pt, char *err) {
     double n = pt->n_bytes;
     if (!ps) {
         pt->ring = dmz_wan_model_sync_step_s(pt->single, wan, 2, n);
-        pt->asrun = pt->single + dmz_wan_model_allreduce_asrun_s(wan, 2, n, eager);
+        pt->comm_model = dmz_wan_model_allreduce_asrun_s(wan, 2, n, eager);
+        pt->asrun = pt->single + pt->comm_model;
         pt->sp_meas = 2 * pt->single / pt->measured, pt->sp_pred = 2 * pt->single / pt->asrun;
     } else {
         double comp[2] = {t_fb, t_fb};
@@ -158,6 +162,7 @@ static int model_point(const table *pts, int r, point *pt, char *err) {
         for (int w = 0; w < 2; w++) rate += 1 / (t_fb + t_u + 2 * msg_s(ab[w], n, eager));
         if (t_u > 0 && rate > 1 / t_u) rate = 1 / t_u;
         pt->asrun = 1 / rate;
+        pt->comm_model = 2 * msg_s(wan, n, eager) + t_u; /* the WAN worker's push and pull, the server's update between */
         pt->sp_meas = pt->single / pt->measured, pt->sp_pred = pt->single / pt->asrun;
     }
     pt->ok = dmz_wan_model_within(pt->measured, pt->asrun);
@@ -167,6 +172,12 @@ static int model_point(const table *pts, int r, point *pt, char *err) {
                  pt->bdp / 1e6, pt->window / 1e6, cap, pt->probe_gbps);
     else if (pt->relay_limited)
         snprintf(pt->note, sizeof pt->note, "rate above the relay's measured limit: the relay limits");
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (ps && cpus < 4) { /* server, two workers and the relay */
+        size_t k = strlen(pt->note);
+        snprintf(pt->note + k, sizeof pt->note - k, "%s3 ranks + relay on %ld cores: CPU-bound, beyond a link model",
+                 k ? "; " : "", cpus);
+    }
 out:
     unload(run), unload(single), unload(probe), unload(net);
     return rc;
@@ -267,29 +278,31 @@ int dmz_wan_model_main(int argc, char **argv) {
     }
     fprintf(c, "model,mode,rtt_ms,rate_gbps,loss_pct,measured_step_s,model_asrun_step_s,model_ring_step_s,error_asrun_pct,"
                "error_ring_pct,within_tolerance,single_step_s,speedup_measured,speedup_model,alpha_us,beta_ns_per_byte,"
-               "probe_gbit_per_s,message_bytes,bdp_bytes,tcp_window_bytes,window_limited,note,run_dir\n");
+               "probe_gbit_per_s,message_bytes,bdp_bytes,tcp_window_bytes,window_limited,comm_measured_s,comm_model_s,"
+               "error_comm_pct,note,run_dir\n");
     FILE *outs[2] = {stdout, t};
     for (int k = 0; k < 2; k++) {
         fprintf(outs[k], "# dmzbench wan model: measured time per step beside the alpha-beta model (as run: libnbc reduce+scatter "
                          "+ all-gather, rendezvous above the eager limit; ring: the textbook)\n"
                          "# tolerance: |model - measured| <= %.0f%% of measured or %.0f ms\n",
                 DMZ_WAN_MODEL_TOL_REL * 100, DMZ_WAN_MODEL_TOL_ABS_S * 1e3);
-        fprintf(outs[k], "# %-5s %-8s %7s %6s %10s %10s %10s %8s %8s %4s %8s %8s %9s %s\n", "model", "mode", "rtt", "rate", "measured",
-                "as-run", "ring", "err", "err_ring", "tol", "speedup", "sp_model", "alpha", "note");
-        fprintf(outs[k], "# %-5s %-8s %7s %6s %10s %10s %10s %8s %8s %4s %8s %8s %9s\n", "", "", "(ms)", "(Gb/s)", "(ms)", "(ms)",
-                "(ms)", "(%)", "(%)", "", "(x)", "(x)", "(us)");
+        fprintf(outs[k], "# %-5s %-8s %5s %5s %9s %9s %9s %7s %7s %3s %9s %9s %7s %6s %6s %7s %s\n", "model", "mode", "rtt", "rate",
+                "measured", "as-run", "ring", "err", "errring", "tol", "comm", "comm_mdl", "errcomm", "speedup", "sp_mdl", "alpha", "note");
+        fprintf(outs[k], "# %-5s %-8s %5s %5s %9s %9s %9s %7s %7s %3s %9s %9s %7s %6s %6s %7s\n", "", "", "(ms)", "(Gb/s)", "(ms)", "(ms)",
+                "(ms)", "(%)", "(%)", "", "(ms)", "(ms)", "(%)", "(x)", "(x)", "(us)");
     }
     for (int i = 0; i < n; i++) {
         const point *q = &p[i];
-        fprintf(c, "%s,%s,%g,%g,%g,%.6g,%.6g,%.6g,%.3f,%.3f,%s,%.6g,%.4f,%.4f,%.2f,%.5g,%.4g,%.0f,%.0f,%.0f,%s,%s,%s\n", q->model,
+        fprintf(c, "%s,%s,%g,%g,%g,%.6g,%.6g,%.6g,%.3f,%.3f,%s,%.6g,%.4f,%.4f,%.2f,%.5g,%.4g,%.0f,%.0f,%.0f,%s,%.6g,%.6g,%.3f,%s,%s\n", q->model,
                 q->mode, q->rtt_ms, q->rate_gbps, q->loss_pct, q->measured, q->asrun, q->ring, pct(q->measured, q->asrun),
                 pct(q->measured, q->ring), q->ok ? "yes" : "no", q->single, q->sp_meas, q->sp_pred, q->alpha_us, q->beta_ns,
-                q->probe_gbps, q->n_bytes, q->bdp, q->window, q->window_limited ? "yes" : "no", q->note[0] ? q->note : "NA",
-                q->run);
+                q->probe_gbps, q->n_bytes, q->bdp, q->window, q->window_limited ? "yes" : "no", q->comm_meas, q->comm_model,
+                pct(q->comm_meas, q->comm_model), q->note[0] ? q->note : "NA", q->run);
         for (int k = 0; k < 2; k++)
-            fprintf(outs[k], "  %-5s %-8s %7g %6g %10.2f %10.2f %10.2f %+8.1f %+8.1f %4s %8.2f %8.2f %9.0f %s\n", q->model, q->mode,
-                    q->rtt_ms, q->rate_gbps, q->measured * 1e3, q->asrun * 1e3, q->ring * 1e3, pct(q->measured, q->asrun),
-                    pct(q->measured, q->ring), q->ok ? "yes" : "no", q->sp_meas, q->sp_pred, q->alpha_us, q->note);
+            fprintf(outs[k], "  %-5s %-8s %5g %5g %9.2f %9.2f %9.2f %+7.1f %+7.1f %3s %9.2f %9.2f %+7.1f %6.2f %6.2f %7.0f %s\n", q->model,
+                    q->mode, q->rtt_ms, q->rate_gbps, q->measured * 1e3, q->asrun * 1e3, q->ring * 1e3, pct(q->measured, q->asrun),
+                    pct(q->measured, q->ring), q->ok ? "yes" : "no", q->comm_meas * 1e3, q->comm_model * 1e3,
+                    pct(q->comm_meas, q->comm_model), q->sp_meas, q->sp_pred, q->alpha_us, q->note);
     }
     fclose(c);
     /* the model's error per configuration (model, mode, rate) */

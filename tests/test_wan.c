@@ -4,7 +4,8 @@
  * run is SIGKILLed; a sync run at 20 ms RTT is slower per step than at 0.1 ms
  * by the model's prediction within its stated tolerance; the model's formulas.
  * The namespace tests skip, saying why, without root, ip, tc or mpirun.
- * Prefix "dmzt" (names dmzt-*), net 10.199: apart from a user's `wan up`. */
+ * Prefix "dt<pid>" (names dt<pid>-*), its net from the prefix's hash (`up`
+ * refuses one in use): apart from a user's `wan up` and from another test run. */
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -22,8 +23,8 @@
 #include "net/wanem/wanem.h"
 #include "tests/support.h"
 
-#define PREFIX "dmzt"
-#define WAN "--prefix " PREFIX " --net 10.199 "
+static char PREFIX[16];
+static char WAN[64]; /* "--prefix dt<pid> " */
 
 static char bin[1024];
 static char why_skip[256];
@@ -56,7 +57,7 @@ static void skip_without_namespaces(void) {
 
 static void down(void) {
     char *o = NULL;
-    int rc = sh(&o, "%s wan down " WAN, bin);
+    int rc = sh(&o, "%s wan down %s", bin, WAN);
     if (rc) fprintf(stderr, "wan down: %s\n", o);
     free(o);
     assert_int_equal(rc, 0);
@@ -64,7 +65,7 @@ static void down(void) {
 
 static void up(const char *link_args) {
     char *o = NULL;
-    int rc = sh(&o, "%s wan up " WAN "--no-measure --quiet %s", bin, link_args);
+    int rc = sh(&o, "%s wan up %s--no-measure --quiet %s", bin, WAN, link_args);
     if (rc) fprintf(stderr, "wan up %s: %s\n", link_args, o);
     free(o);
     assert_int_equal(rc, 0);
@@ -78,10 +79,10 @@ static int mpmd(char **out, const char *sites, const char *args) {
     size_t k = 0;
     char *save = NULL;
     for (char *s = strtok_r(list, " ", &save); s; s = strtok_r(NULL, " ", &save)) {
-        snprintf(one, sizeof one, "%s-np 1 ip netns exec " PREFIX "-%s env DMZBENCH_SITE=%s %s %s ", k ? ": " : "", s, s, bin, args);
+        snprintf(one, sizeof one, "%s-np 1 ip netns exec %s-%s env DMZBENCH_SITE=%s %s %s ", k ? ": " : "", PREFIX, s, s, bin, args);
         k += (size_t)snprintf(cmd + k, sizeof cmd - k, "%s", one);
     }
-    return sh(out, "eval \"$(%s wan env " WAN ")\" && exec timeout 200 mpirun --oversubscribe --bind-to none $WAN_MPI_X %s", bin, cmd);
+    return sh(out, "eval \"$(%s wan env %s)\" && exec timeout 200 mpirun --oversubscribe --bind-to none $WAN_MPI_X %s", bin, WAN, cmd);
 }
 
 typedef struct probe_pair { double bytes[64], one_way_s[64], gbps[64]; int n; } probe_pair;
@@ -126,7 +127,7 @@ static void test_bad_descriptions_exit_2_naming_the_token(void **state) {
         const char *token = i < sizeof cases / sizeof cases[0] ? cases[i].token : "'z'";
         if (i < sizeof cases / sizeof cases[0]) snprintf(args, sizeof args, "%s", cases[i].args);
         else snprintf(args, sizeof args, "--file %s", path);
-        int rc = sh(&o, "%s wan up " WAN "%s", bin, args);
+        int rc = sh(&o, "%s wan up %s%s", bin, WAN, args);
         if (rc != 2 || !strstr(o, token)) fprintf(stderr, "wan up %s: exit %d: %s\n", args, rc, o);
         assert_int_equal(rc, 2);
         assert_non_null(strstr(o, token));
@@ -197,7 +198,7 @@ static void test_loss_is_observed(void **state) {
     skip_without_namespaces();
     up("--rtt 1ms --rate 1gbit --loss 1%");
     char *o = NULL;
-    int rc = sh(&o, "%s wan ping " WAN "siteA siteB --count 4000 --interval 0.0002", bin);
+    int rc = sh(&o, "%s wan ping %ssiteA siteB --count 4000 --interval 0.0002", bin, WAN);
     assert_int_equal(rc, 0);
     int sent = 0, received = 0;
     double mn, avg, mx, lrt, l1;
@@ -218,7 +219,9 @@ static int count_leftovers(void) {
     if (n) fprintf(stderr, "  left: %s\n", left);
     char *o = NULL;
     sh(&o, "tc qdisc show; ip -o link show");
-    if (strstr(o, PREFIX "-")) n++, fprintf(stderr, "  tc/ip still show %s-*\n", PREFIX);
+    char dash[24];
+    snprintf(dash, sizeof dash, "%s-", PREFIX);
+    if (strstr(o, dash)) n++, fprintf(stderr, "  tc/ip still show %s-*\n", PREFIX);
     free(o);
     return n;
 }
@@ -228,13 +231,15 @@ static pid_t start_wan_run(const char *cmd) {
     if (pid == 0) {
         setpgid(0, 0);
         char line[2000];
-        snprintf(line, sizeof line, "exec %s wan run " WAN "--no-measure --quiet --rtt 5ms -- %s >/dev/null 2>&1", bin, cmd);
+        snprintf(line, sizeof line, "exec %s wan run %s--no-measure --quiet --rtt 5ms -- %s >/dev/null 2>&1", bin, WAN, cmd);
         execl("/bin/sh", "sh", "-c", line, (char *)NULL);
         _exit(127);
     }
     /* up once wan.json is written (the last step of `up`) */
+    char state[128];
+    snprintf(state, sizeof state, "/run/dmzbench-wan/%s/wan.json", PREFIX);
     for (int i = 0; i < 500; i++) {
-        if (fs_exists("/run/dmzbench-wan/" PREFIX "/wan.json")) return pid;
+        if (fs_exists(state)) return pid;
         struct timespec ts = {0, 20000000};
         nanosleep(&ts, NULL);
     }
@@ -251,7 +256,7 @@ static void test_teardown_leaves_nothing(void **state) {
     assert_int_equal(count_leftovers(), 0);
     /* `wan run` tears down on its own when the command ends, and on SIGTERM */
     char *o = NULL;
-    assert_int_equal(sh(&o, "%s wan run " WAN "--no-measure --quiet --rtt 1ms -- true", bin), 0);
+    assert_int_equal(sh(&o, "%s wan run %s--no-measure --quiet --rtt 1ms -- true", bin, WAN), 0);
     free(o);
     assert_int_equal(count_leftovers(), 0);
     pid_t pid = start_wan_run("sleep 20");
@@ -319,6 +324,8 @@ static void test_sync_slower_at_20ms_by_the_model(void **state) {
 }
 
 static int group_setup(void **state) {
+    snprintf(PREFIX, sizeof PREFIX, "dt%d", (int)(getpid() % 100000));
+    snprintf(WAN, sizeof WAN, "--prefix %s ", PREFIX);
     const char *env = getenv("DMZBENCH");
     snprintf(bin, sizeof bin, "%s", env && *env ? env : DMZ_SOURCE_DIR "/build/dmzbench");
     if (access(bin, X_OK) != 0) snprintf(bin, sizeof bin, "%s/build/dmzbench", DMZ_SOURCE_DIR);
@@ -327,7 +334,9 @@ static int group_setup(void **state) {
         snprintf(why_skip, sizeof why_skip, "ip or tc not found (apt-get install iproute2)");
     else if (system("command -v mpirun >/dev/null 2>&1") != 0)
         snprintf(why_skip, sizeof why_skip, "mpirun not found (apt-get install openmpi-bin)");
-    else if (system("ip netns add " PREFIX "-probe >/dev/null 2>&1 && ip netns delete " PREFIX "-probe") != 0)
+    char probe_ns[256];
+    snprintf(probe_ns, sizeof probe_ns, "ip netns add %s-probe >/dev/null 2>&1 && ip netns delete %s-probe", PREFIX, PREFIX);
+    if (!why_skip[0] && system(probe_ns) != 0)
         snprintf(why_skip, sizeof why_skip, "ip netns add refused (no CAP_SYS_ADMIN in this container?)");
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
@@ -341,7 +350,7 @@ static int group_setup(void **state) {
 static int group_teardown(void **state) {
     if (!why_skip[0]) {
         char *o = NULL;
-        sh(&o, "%s wan down " WAN "--quiet", bin); /* whatever a failed test left */
+        sh(&o, "%s wan down %s--quiet", bin, WAN); /* whatever a failed test left */
         free(o);
     }
     return fs_group_remove_tmpdir(state);
