@@ -160,7 +160,8 @@ static void test_model_formulas(void **state) {
 }
 
 /* 10 ms RTT, 100 Mbit/s: the probe within 10% on both. The RTT is the best of
- * up to three probes: the 2 cores here are shared with other work. */
+ * up to three probes: the 2 cores here are shared with other work, and a rank
+ * that waits for a core adds its wait to the round trip. */
 static void test_probe_measures_the_configured_link(void **state) {
     (void)state;
     skip_without_namespaces();
@@ -178,9 +179,13 @@ static void test_probe_measures_the_configured_link(void **state) {
         probe_pair p;
         read_probe(csv, &p);
         assert_true(p.n > 10);
-        double rtt = 2 * p.one_way_s[0], gbps = p.gbps[p.n - 1];
-        fprintf(stderr, "  probe %d: RTT %.3f ms (1 B), bandwidth %.4f Gbit/s (%.0f B)\n", attempt + 1, rtt * 1e3, gbps,
-                p.bytes[p.n - 1]);
+        /* RTT: twice the smallest one-way time of the rows up to 1 KiB (each a mean of its
+         * round trips; the bandwidth term is 0.1% of the delay there) */
+        double rtt = INFINITY, gbps = p.gbps[p.n - 1];
+        for (int i = 0; i < p.n; i++)
+            if (p.bytes[i] <= 1024) rtt = fmin(rtt, 2 * p.one_way_s[i]);
+        fprintf(stderr, "  probe %d: RTT %.3f ms (best row up to 1 KiB), bandwidth %.4f Gbit/s (%.0f B)\n", attempt + 1,
+                rtt * 1e3, gbps, p.bytes[p.n - 1]);
         best_rtt = fmin(best_rtt, rtt), best_gbps = fmax(best_gbps, gbps);
         if (fabs(best_rtt - 0.010) <= 0.001 && fabs(best_gbps - 0.1) <= 0.01) break;
     }
