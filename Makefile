@@ -26,7 +26,7 @@ DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1
 
 .DEFAULT_GOAL := all
 .SECONDARY:
-.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-wan bench-data bench-peer clean help config fuzz fuzz-build
+.PHONY: all build deps test test-san test-race kernel-resources check-pascal gpu-bundle check-gpu bench bench-data bench-peer clean help config fuzz fuzz-build
 
 all: deps
 	@$(MAKE) --no-print-directory build
@@ -310,6 +310,7 @@ bench: deps
 # Emulated sites (dmzbench wan, net/wanem/): mlp and cnn, sync and async-ps,
 # over RTT x rate, the alpha-beta model beside every point (bench/wan_sweep.sh).
 # Short by default (minutes); WAN_FULL=1 for the night; WAN_RTTS, WAN_RATES, ...
+.PHONY: bench-wan
 bench-wan: deps
 	@$(MAKE) --no-print-directory build
 	@bench/wan_sweep.sh $(BIN)
