@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "common/dmz.h"
+#include "wanem_impl.h"
 
 /* Runs a command (argv from fmt split on spaces); its stderr goes into err on failure. */
 static int cmd(char *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -74,16 +75,16 @@ static bool exists(const char *path) {
 
 /* ---------------------------------------------------------------- state */
 
-static void state_path(const char *prefix, const char *file, char *out, size_t len) {
+void dmz_wan_state_path(const char *prefix, const char *file, char *out, size_t len) {
     char dir[512];
     dmz_wan_state_dir(prefix, dir, sizeof dir);
     snprintf(out, len, "%s/%s", dir, file);
 }
 
 /* The relay's pid when the pidfile names a live process called dmzrelay; else 0. */
-static pid_t relay_pid(const char *prefix) {
+pid_t dmz_wan_relay_pid(const char *prefix) {
     char path[600], *text = NULL, err[DMZ_ERR_LEN];
-    state_path(prefix, "relay.pid", path, sizeof path);
+    dmz_wan_state_path(prefix, "relay.pid", path, sizeof path);
     if (dmz_read_file(path, 64, &text, NULL, err)) return 0;
     pid_t pid = (pid_t)atol(text);
     free(text);
@@ -117,7 +118,7 @@ int dmz_wan_leftovers(const char *prefix, char *out, size_t len) {
             }
         if (d) closedir(d);
     }
-    pid_t pid = relay_pid(prefix);
+    pid_t pid = dmz_wan_relay_pid(prefix);
     if (pid) {
         count++;
         if (k < len) k += (size_t)snprintf(out + k, len - k, "relay process %d; ", (int)pid);
@@ -132,7 +133,7 @@ int dmz_wan_leftovers(const char *prefix, char *out, size_t len) {
 }
 
 static void stop_relay(const char *prefix) {
-    pid_t pid = relay_pid(prefix);
+    pid_t pid = dmz_wan_relay_pid(prefix);
     if (!pid) return;
     kill(pid, SIGTERM);
     for (int i = 0; i < 200 && kill(pid, 0) == 0; i++) {
@@ -255,9 +256,9 @@ static int shape_site(const dmz_wan_desc *d, int i, bool netem, char *err) {
 static pid_t start_relay(const dmz_wan_desc *d, char *err) {
     char hub[64], pidfile[600], stats[600], log[600];
     snprintf(hub, sizeof hub, "%s-hub", d->prefix);
-    state_path(d->prefix, "relay.pid", pidfile, sizeof pidfile);
-    state_path(d->prefix, "relay.stats", stats, sizeof stats);
-    state_path(d->prefix, "relay.log", log, sizeof log);
+    dmz_wan_state_path(d->prefix, "relay.pid", pidfile, sizeof pidfile);
+    dmz_wan_state_path(d->prefix, "relay.stats", stats, sizeof stats);
+    dmz_wan_state_path(d->prefix, "relay.log", log, sizeof log);
     int rdy[2];
     if (pipe(rdy)) return dmz_errorf(err, DMZ_EXIT_FAIL, "pipe: %s", strerror(errno)), -1;
     fflush(NULL);
@@ -316,7 +317,6 @@ static double proc_cpu_s(pid_t pid) {
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
-typedef struct relay_measure { double gbps, cpu_pct, seconds; char note[256]; } relay_measure;
 
 /* The relay alone: zero delay, no loss, no shaper; TCP site 0 -> site 1. */
 static int measure_relay(const dmz_wan_desc *d, relay_measure *m, char *err) {
@@ -329,12 +329,12 @@ static int measure_relay(const dmz_wan_desc *d, relay_measure *m, char *err) {
     int rc = dmz_wan_tcp_blast(&z, z.links[0].a, z.links[0].b, m->seconds, &bps, err);
     double c1 = proc_cpu_s(pid), t1 = dmz_now_s();
     char pidfile[600];
-    state_path(d->prefix, "relay.pid", pidfile, sizeof pidfile);
+    dmz_wan_state_path(d->prefix, "relay.pid", pidfile, sizeof pidfile);
     kill(pid, SIGTERM);
     waitpid(pid, NULL, 0);
     unlink(pidfile);
     char stats[600];
-    state_path(d->prefix, "relay.stats", stats, sizeof stats);
+    dmz_wan_state_path(d->prefix, "relay.stats", stats, sizeof stats);
     unlink(stats); /* the measurement's counters are not the link's */
     m->gbps = bps / 1e9;
     m->cpu_pct = (c1 - c0) / (t1 - t0) * 100;
@@ -347,204 +347,9 @@ static int measure_relay(const dmz_wan_desc *d, relay_measure *m, char *err) {
     return rc;
 }
 
-/* One line of /proc/sys inside site 0 (these TCP settings are per namespace). */
-typedef struct read_arg { const char *path; char *out; size_t len; } read_arg;
-static int read_sys(void *p) {
-    read_arg *a = p;
-    FILE *f = fopen(a->path, "r");
-    if (!f) return 1;
-    char buf[256] = "";
-    if (!fgets(buf, sizeof buf, f)) buf[0] = '\0';
-    fclose(f);
-    for (char *c = buf; *c; c++) if (*c == '\t' || *c == '\n') *c = *c == '\t' ? ' ' : '\0';
-    printf("%s\n", buf);
-    fflush(stdout); /* the child leaves by _exit */
-    return 0;
-}
-
-static void sys_in(const char *ns, const char *path, char *out, size_t len) {
-    /* the child prints; capture through a pipe */
-    int p[2];
-    out[0] = '\0';
-    if (pipe(p)) return;
-    fflush(NULL);
-    int saved = dup(1);
-    dup2(p[1], 1);
-    read_arg a = {path, out, len};
-    dmz_wan_in_netns(ns, read_sys, &a);
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
-    close(p[1]);
-    ssize_t n = read(p[0], out, len - 1);
-    out[n > 0 ? n : 0] = '\0';
-    close(p[0]);
-    char *nl = strchr(out, '\n');
-    if (nl) *nl = '\0';
-}
-
-static void ompi_param(const char *name, char *out, size_t len) {
-    snprintf(out, len, "unavailable (ompi_info not found)");
-    FILE *f = popen("ompi_info --param btl tcp --level 9 --parsable 2>/dev/null", "r");
-    if (!f) return;
-    char line[512], key[128];
-    snprintf(key, sizeof key, ":param:%s:value:", name);
-    while (fgets(line, sizeof line, f)) {
-        char *k = strstr(line, key);
-        if (k) {
-            snprintf(out, len, "%s", k + strlen(key));
-            out[strcspn(out, "\n")] = '\0';
-        }
-    }
-    pclose(f);
-}
-
-static cJSON *tcp_json(const dmz_wan_desc *d, double *window) {
-    char ns[64], rmem[128], wmem[128], scale[32], snd[64], rcv[64], eager[64];
-    dmz_wan_netns(d, 0, ns, sizeof ns);
-    sys_in(ns, "/proc/sys/net/ipv4/tcp_rmem", rmem, sizeof rmem);
-    sys_in(ns, "/proc/sys/net/ipv4/tcp_wmem", wmem, sizeof wmem);
-    sys_in(ns, "/proc/sys/net/ipv4/tcp_adv_win_scale", scale, sizeof scale);
-    ompi_param("btl_tcp_sndbuf", snd, sizeof snd);
-    ompi_param("btl_tcp_rcvbuf", rcv, sizeof rcv);
-    ompi_param("btl_tcp_eager_limit", eager, sizeof eager);
-    double r0, r1, r2 = NAN, w0, w1, w2 = NAN;
-    if (sscanf(rmem, "%lf %lf %lf", &r0, &r1, &r2) != 3) r2 = NAN;
-    if (sscanf(wmem, "%lf %lf %lf", &w0, &w1, &w2) != 3) w2 = NAN;
-    /* btl_tcp_sndbuf/rcvbuf 0: Open MPI leaves the kernel's autotuning (up to the max) */
-    double sb = atof(snd), rb = atof(rcv);
-    *window = dmz_wan_tcp_window_bytes(rb > 0 ? rb : r2, sb > 0 ? sb : w2);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "netns", ns);
-    cJSON_AddStringToObject(o, "tcp_rmem", rmem);
-    cJSON_AddStringToObject(o, "tcp_wmem", wmem);
-    cJSON_AddStringToObject(o, "tcp_adv_win_scale", scale);
-    cJSON_AddStringToObject(o, "btl_tcp_sndbuf", snd);
-    cJSON_AddStringToObject(o, "btl_tcp_rcvbuf", rcv);
-    cJSON_AddStringToObject(o, "btl_tcp_eager_limit", eager); /* above it: a rendezvous, one round trip more */
-    cJSON_AddNumberToObject(o, "window_bytes", *window);
-    cJSON_AddStringToObject(o, "window_formula",
-                            "min(send buffer max, receive buffer max / 2); btl_tcp_*buf 0 = kernel autotuning up to "
-                            "tcp_wmem/tcp_rmem max");
-    return o;
-}
-
-static cJSON *state_json(const dmz_wan_desc *d, bool netem, const char *netem_why, const relay_measure *m,
-                         pid_t relay, const char *desc_text) {
-    cJSON *o = cJSON_CreateObject();
-    char dir[512];
-    dmz_wan_state_dir(d->prefix, dir, sizeof dir);
-    cJSON_AddStringToObject(o, "prefix", d->prefix);
-    cJSON_AddStringToObject(o, "state_dir", dir);
-    cJSON_AddStringToObject(o, "emulator", netem ? "netem" : "relay");
-    cJSON_AddStringToObject(o, "netem", netem_why);
-    cJSON_AddStringToObject(o, "rate_shaper", "htb (kernel) on each site's data egress, one class per peer (L2 bytes)");
-    cJSON_AddStringToObject(o, "delay_loss",
-                            netem ? "netem child of each htb class"
-                                  : "user-space relay (AF_PACKET + virtio-net headers, per-direction FIFO, timerfd); "
-                                    "loss per direction by a seeded RNG; jitter never reorders");
-    cJSON_AddNumberToObject(o, "seed", (double)d->seed);
-    cJSON_AddNumberToObject(o, "mtu", d->mtu);
-    cJSON_AddStringToObject(o, "description", desc_text);
-    char bridge[32], net_data[32], net_ctl[32];
-    snprintf(bridge, sizeof bridge, "%s-br", d->prefix);
-    snprintf(net_data, sizeof net_data, "%s.1.0/24", d->net);
-    snprintf(net_ctl, sizeof net_ctl, "%s.0.0/24", d->net);
-    cJSON_AddStringToObject(o, "bridge", bridge);
-    cJSON_AddStringToObject(o, "data_subnet", net_data);
-    cJSON_AddStringToObject(o, "control_subnet", net_ctl);
-    cJSON *sites = cJSON_AddArrayToObject(o, "sites");
-    for (int i = 0; i < d->n_sites; i++) {
-        cJSON *s = cJSON_CreateObject();
-        char ns[64], ip[32], cip[32], dif[32];
-        dmz_wan_netns(d, i, ns, sizeof ns);
-        dmz_wan_data_ip(d, i, ip, sizeof ip);
-        snprintf(cip, sizeof cip, "%s.0.%d", d->net, i + 1);
-        snprintf(dif, sizeof dif, "%s-w%d", d->prefix, i);
-        cJSON_AddStringToObject(s, "name", d->sites[i]);
-        cJSON_AddStringToObject(s, "netns", ns);
-        cJSON_AddStringToObject(s, "data_ip", ip);
-        cJSON_AddStringToObject(s, "control_ip", cip);
-        cJSON_AddStringToObject(s, "data_if", dif);
-        cJSON_AddItemToArray(sites, s);
-    }
-    double window = NAN;
-    cJSON *tcp = tcp_json(d, &window);
-    cJSON *links = cJSON_AddArrayToObject(o, "links");
-    for (int i = 0; i < d->n_links; i++) {
-        const dmz_wan_link *l = &d->links[i];
-        cJSON *j = cJSON_CreateObject();
-        double bdp = 0, cap = 0;
-        bool lim = dmz_wan_window_limited(l->rate_bps, l->rtt_s, window, &bdp, &cap);
-        cJSON_AddStringToObject(j, "a", d->sites[l->a]);
-        cJSON_AddStringToObject(j, "b", d->sites[l->b]);
-        cJSON_AddNumberToObject(j, "rtt_ms", l->rtt_s * 1e3);
-        cJSON_AddNumberToObject(j, "one_way_delay_ms", l->rtt_s / 2 * 1e3);
-        cJSON_AddNumberToObject(j, "jitter_ms", l->jitter_s * 1e3);
-        cJSON_AddNumberToObject(j, "rate_gbps", l->rate_bps / 1e9);
-        cJSON_AddNumberToObject(j, "loss_pct_each_way", l->loss * 100);
-        cJSON_AddNumberToObject(j, "bdp_bytes", bdp);
-        cJSON_AddBoolToObject(j, "window_limited", lim);
-        cJSON_AddNumberToObject(j, "window_cap_gbps", cap / 1e9);
-        if (!netem && m && isfinite(m->gbps)) cJSON_AddBoolToObject(j, "relay_limited", m->gbps * 1e9 < l->rate_bps);
-        cJSON_AddItemToArray(links, j);
-    }
-    cJSON_AddItemToObject(o, "tcp", tcp);
-    if (!netem) {
-        cJSON *r = cJSON_AddObjectToObject(o, "relay");
-        cJSON_AddNumberToObject(r, "pid", relay);
-        cJSON_AddNumberToObject(r, "queue_bytes_per_direction", (double)d->queue_bytes);
-        if (m && isfinite(m->gbps)) {
-            cJSON_AddNumberToObject(r, "max_gbps", m->gbps);
-            cJSON_AddNumberToObject(r, "cpu_pct", m->cpu_pct);
-            cJSON_AddStringToObject(r, "measured", m->note);
-        } else {
-            cJSON_AddStringToObject(r, "max_gbps", "unavailable: not measured (--no-measure)");
-        }
-    }
-    cJSON *mpi = cJSON_AddObjectToObject(o, "mpi");
-    cJSON_AddStringToObject(mpi, "PMIX_MCA_ptl_tcp_remote_connections", "1");
-    cJSON_AddStringToObject(mpi, "PMIX_MCA_ptl_tcp_if_include", bridge);
-    cJSON_AddStringToObject(mpi, "OMPI_MCA_oob_tcp_if_include", net_ctl);
-    cJSON_AddStringToObject(mpi, "OMPI_MCA_btl_tcp_if_include", net_data);
-    cJSON_AddStringToObject(mpi, "OMPI_MCA_btl", "tcp,self");
-    /* ranks that spin without yielding hold the cores the relay and the
-     * receiving stack need: measured here, 1-byte one-way latency over
-     * loopback TCP 320 us spinning vs 52 us yielding, on 2 busy cores */
-    cJSON_AddStringToObject(mpi, "OMPI_MCA_mpi_yield_when_idle", "1");
-    return o;
-}
-
-cJSON *dmz_wan_load_state(const char *prefix, char *err) {
-    char path[600], *text = NULL;
-    state_path(prefix, "wan.json", path, sizeof path);
-    if (dmz_read_file(path, 1 << 20, &text, NULL, err)) return NULL;
-    cJSON *o = cJSON_Parse(text);
-    free(text);
-    if (!o) dmz_errorf(err, DMZ_EXIT_FAIL, "%s: not JSON", path);
-    return o;
-}
-
-cJSON *dmz_wan_meta_from_env(void) {
-    const char *path = getenv("DMZBENCH_WAN_FILE");
-    if (!path || !*path) return NULL;
-    char err[DMZ_ERR_LEN], *text = NULL;
-    cJSON *o = NULL;
-    if (dmz_read_file(path, 1 << 20, &text, NULL, err) == DMZ_OK) o = cJSON_Parse(text);
-    else snprintf(err + strlen(err), sizeof err - strlen(err), "%s", "");
-    free(text);
-    if (!o) {
-        o = cJSON_CreateObject();
-        char why[DMZ_ERR_LEN + 64];
-        snprintf(why, sizeof why, "DMZBENCH_WAN_FILE=%s could not be read as JSON", path);
-        cJSON_AddStringToObject(o, "unavailable", why);
-    }
-    return o;
-}
-
 static bool already_up(const dmz_wan_desc *d, const char *text) {
     char path[600], *old = NULL, err[DMZ_ERR_LEN];
-    state_path(d->prefix, "desc.txt", path, sizeof path);
+    dmz_wan_state_path(d->prefix, "desc.txt", path, sizeof path);
     if (dmz_read_file(path, 1 << 20, &old, NULL, err)) return false;
     bool same = strcmp(old, text) == 0;
     free(old);
@@ -559,7 +364,7 @@ static bool already_up(const dmz_wan_desc *d, const char *text) {
     bool netem = st && cJSON_IsString(cJSON_GetObjectItem(st, "emulator")) &&
                  strcmp(cJSON_GetObjectItem(st, "emulator")->valuestring, "netem") == 0;
     cJSON_Delete(st);
-    return st && (netem || relay_pid(d->prefix) > 0);
+    return st && (netem || dmz_wan_relay_pid(d->prefix) > 0);
 }
 
 /* Another interface of the root namespace holding an address in NET.0/16
@@ -621,13 +426,13 @@ int dmz_wan_up(const dmz_wan_desc *d, const dmz_wan_up_options *o, char *err) {
     }
     for (int i = 0; i < d->n_sites && !rc; i++) rc = shape_site(d, i, netem, err);
     if (!rc) {
-        state_path(p, "desc.txt", path, sizeof path);
+        dmz_wan_state_path(p, "desc.txt", path, sizeof path);
         rc = dmz_write_file_atomic(path, text, strlen(text), err);
     }
     if (!rc) {
-        cJSON *st = state_json(d, netem, netem_why, o->measure_relay ? &m : NULL, relay, text);
+        cJSON *st = dmz_wan_state_json(d, netem, netem_why, o->measure_relay ? &m : NULL, relay, text);
         char *js = cJSON_Print(st);
-        state_path(p, "wan.json", path, sizeof path);
+        dmz_wan_state_path(p, "wan.json", path, sizeof path);
         rc = dmz_write_file_atomic(path, js, strlen(js), err);
         free(js);
         cJSON_Delete(st);
@@ -651,53 +456,9 @@ int dmz_wan_up(const dmz_wan_desc *d, const dmz_wan_up_options *o, char *err) {
                     printf("  note: %s-%s is configured at %.4g Gbit/s, above the relay's measured %.2f Gbit/s: "
                            "there the relay, not the link, limits throughput\n",
                            d->sites[d->links[i].a], d->sites[d->links[i].b], d->links[i].rate_bps / 1e9, m.gbps);
-        state_path(p, "wan.json", path, sizeof path);
+        dmz_wan_state_path(p, "wan.json", path, sizeof path);
         printf("  state: %s (export DMZBENCH_WAN_FILE=%s to record it in meta.json)\n", path, path);
     }
     return DMZ_OK;
 }
 
-int dmz_wan_status(const char *prefix, char *err) {
-    cJSON *st = dmz_wan_load_state(prefix, err);
-    char left[2048];
-    int n = dmz_wan_leftovers(prefix, left, sizeof left);
-    if (!st) {
-        if (n) printf("wan status: prefix '%s' is not up, but these are left (dmzbench wan down cleans them): %s\n", prefix, left);
-        else printf("wan status: nothing up under prefix '%s'\n", prefix);
-        return DMZ_EXIT_FAIL;
-    }
-    const cJSON *em = cJSON_GetObjectItem(st, "emulator");
-    printf("wan status: prefix '%s', emulator %s\n", prefix, cJSON_IsString(em) ? em->valuestring : "?");
-    const cJSON *l;
-    cJSON_ArrayForEach(l, cJSON_GetObjectItem(st, "links")) {
-        printf("  %s-%s: rtt %g ms, jitter %g ms, rate %g Gbit/s, loss %g%% each way, BDP %.0f B%s\n",
-               cJSON_GetObjectItem(l, "a")->valuestring, cJSON_GetObjectItem(l, "b")->valuestring,
-               cJSON_GetObjectItem(l, "rtt_ms")->valuedouble, cJSON_GetObjectItem(l, "jitter_ms")->valuedouble,
-               cJSON_GetObjectItem(l, "rate_gbps")->valuedouble, cJSON_GetObjectItem(l, "loss_pct_each_way")->valuedouble,
-               cJSON_GetObjectItem(l, "bdp_bytes")->valuedouble,
-               cJSON_IsTrue(cJSON_GetObjectItem(l, "window_limited")) ? " (TCP window-limited with these buffers)" : "");
-    }
-    const cJSON *tcp = cJSON_GetObjectItem(st, "tcp");
-    if (tcp)
-        printf("  tcp: rmem %s, wmem %s, btl_tcp_sndbuf %s, rcvbuf %s -> window about %.0f B\n",
-               cJSON_GetObjectItem(tcp, "tcp_rmem")->valuestring, cJSON_GetObjectItem(tcp, "tcp_wmem")->valuestring,
-               cJSON_GetObjectItem(tcp, "btl_tcp_sndbuf")->valuestring, cJSON_GetObjectItem(tcp, "btl_tcp_rcvbuf")->valuestring,
-               cJSON_GetObjectItem(tcp, "window_bytes")->valuedouble);
-    const cJSON *r = cJSON_GetObjectItem(st, "relay");
-    if (r) {
-        const cJSON *mx = cJSON_GetObjectItem(r, "max_gbps");
-        pid_t pid = relay_pid(prefix);
-        if (cJSON_IsNumber(mx)) printf("  relay: pid %d (%s), measured max %.2f Gbit/s (%s)\n", (int)pid, pid ? "running" : "NOT RUNNING",
-                                       mx->valuedouble, cJSON_GetObjectItem(r, "measured")->valuestring);
-        else printf("  relay: pid %d (%s), max %s\n", (int)pid, pid ? "running" : "NOT RUNNING", mx->valuestring);
-        char path[600], *text = NULL, e2[DMZ_ERR_LEN];
-        state_path(prefix, "relay.stats", path, sizeof path);
-        if (dmz_read_file(path, 1 << 16, &text, NULL, e2) == DMZ_OK) {
-            for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
-            free(text);
-        }
-    }
-    printf("  state: %s/\n", cJSON_GetObjectItem(st, "state_dir")->valuestring);
-    cJSON_Delete(st);
-    return DMZ_OK;
-}
