@@ -3,6 +3,7 @@
 #   make            install missing Debian packages, build build/dmzbench
 #   make test       ... and run every test (tests/run.sh prints "N passed, N failed")
 #   make bench      ... and run the paper's experiment, then draw its figures
+#   make bench-wan  mlp/cnn x sync/async-ps over emulated RTT x rate, with the alpha-beta model
 #   make test-san   the tests under AddressSanitizer + UBSan (build-san/)
 #   make test-race  the kernels on the emulator under ThreadSanitizer: races, barriers, warp rules
 #   make kernel-resources  registers/shared memory/spills per kernel for sm_61 sm_70 sm_75 sm_90
@@ -217,7 +218,7 @@ CUDA_STAMP := $(BUILD)/.cuda-config
 CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI) nccl=$(NO_NCCL) cublas=$(USE_CUBLAS) cudnn=$(USE_CUDNN)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONFIG)" ] || echo "$(CUDA_CONFIG)" > $(CUDA_STAMP); })
 # ---------------------------------------------------------------- sources
-LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c bench/*.c)
+LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c net/wanem/*.c bench/*.c)
 LIB_SRCS  := $(filter-out bench/main.c,$(LIB_SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
@@ -358,6 +359,14 @@ bench: deps
 	@$(MAKE) --no-print-directory build
 	@bench/paper.sh $(BIN) $(BENCH_ARGS)
 
+# Emulated sites (dmzbench wan, net/wanem/): mlp and cnn, sync and async-ps,
+# over RTT x rate, the alpha-beta model beside every point (bench/wan_sweep.sh).
+# Short by default (minutes); WAN_FULL=1 for the night; WAN_RTTS, WAN_RATES, ...
+.PHONY: bench-wan
+bench-wan: deps
+	@$(MAKE) --no-print-directory build
+	@bench/wan_sweep.sh $(BIN)
+
 # Every kernel's registers, shared memory, stack and spills per architecture:
 # sm_61/sm_70 through NVRTC + ptxas 12.9 (PyPI wheels, installed on demand into
 # CUDA12_DIR; skipped with one line when no registry answers), sm_75/sm_90
@@ -465,4 +474,4 @@ clean:
 	rm -rf build build-san build-race build-fuzz build-portable
 
 help:
-	@sed -n '2,18p' Makefile
+	@sed -n '2,19p' Makefile

@@ -50,6 +50,9 @@ int dmz_probe_main(int argc, char **argv);
 
 /* `dmzbench k8s`: a Kubeflow MPIJob manifest pinning one worker pod to each node. */
 int dmz_k8s_main(int argc, char **argv);
+/* `dmzbench wan ...` (bench/wan_cmd.c) and `dmzbench wan model SWEEPDIR` (bench/wan_model.c). */
+int dmz_wan_main(int argc, char **argv);
+int dmz_wan_model_main(int argc, char **argv);
 
 /* `dmzbench info`: devices, counters, topology, data sets, as text. */
 int dmz_info_main(void);

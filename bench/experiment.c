@@ -16,6 +16,7 @@
 #include "guardian.h"
 #include "mllog.h"
 #include "net/probe.h"
+#include "net/wanem/wanem.h"
 #include "progress.h"
 #include "ranks.h"
 #include "report.h"
@@ -354,6 +355,20 @@ static void meta_add_results(run_state *st, const dmz_rank_rows *rows, int n_row
             cJSON_AddNumberToObject(o, "allreduce_busbw_gbps", st->probe.allreduce_busbw_gbps);
         }
         cJSON_AddNumberToObject(o, "wall_s", st->probe.wall_s);
+        /* the emulated link's configuration (DMZBENCH_WAN_FILE) beside what the probe measured */
+        cJSON *wan = cJSON_GetObjectItem(st->meta, "wan");
+        cJSON *pairs = wan ? cJSON_AddArrayToObject(wan, "probe_rtt_ms_by_pair") : NULL;
+        for (int i = 0; pairs && i < st->probe.n_rows; i++) {
+            const dmz_probe_row *r = &st->probe.rows[i];
+            if (r->bytes != 1) continue;
+            cJSON *p = cJSON_CreateObject();
+            char name[64];
+            snprintf(name, sizeof name, "%d-%d", r->rank_a, r->rank_b);
+            cJSON_AddStringToObject(p, "ranks", name);
+            cJSON_AddNumberToObject(p, "rtt_ms", 2 * r->latency_us / 1e3);
+            cJSON_AddItemToArray(pairs, p);
+        }
+        if (wan && isfinite(peak)) cJSON_AddNumberToObject(wan, "probe_peak_gbit_per_s", peak * 8);
     }
 }
 
@@ -460,6 +475,8 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
         st->log.f = dmz_rundir_fopen(&st->rd, "log.txt", err);
         st->meta = dmz_meta_begin(cfg, argc, argv, &st->rd, st->site);
         if (st->cross) cJSON_ReplaceItemInObject(st->meta, "mpi", dmz_ranks_meta(cfg, c));
+        cJSON *wan = dmz_wan_meta_from_env(); /* sites emulated by `dmzbench wan` */
+        if (wan) cJSON_AddItemToObject(st->meta, "wan", wan);
         MLLOG_STR(&st->log, "submission_benchmark", strcmp(cfg->model, "cnn") == 0 ? "dmzbench-cnn" : "dmzbench-mlp");
         MLLOG_START(&st->log, "init", -1);
     }

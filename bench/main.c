@@ -21,6 +21,7 @@ static void usage(FILE *f) {
           "  info    devices, counters, topology, data sets\n"
           "  probe   under mpirun: latency and bandwidth between every pair of ranks, by message size\n"
           "  k8s     --nodes A,B [--mode async-ps|sync] [--image IMG]: a Kubeflow MPIJob manifest\n"
+          "  wan     up|down|status|run|ping|env|model: emulated WAN links between sites on this machine\n"
           "Exit codes: 0 success, 1 run failed, 2 usage or input error.\n",
           f);
 }
@@ -86,6 +87,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "info") == 0) return dmz_info_main();
     if (strcmp(cmd, "probe") == 0) return dmz_probe_main(argc - 1, argv + 1);
     if (strcmp(cmd, "k8s") == 0) return dmz_k8s_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "wan") == 0) return dmz_wan_main(argc - 1, argv + 1);
     fprintf(stderr, "dmzbench: unknown command '%s'\n", cmd);
     usage(stderr);
     return DMZ_EXIT_USAGE;

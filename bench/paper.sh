@@ -9,6 +9,10 @@
 #
 # On one machine the "sites" are processes talking TCP through the kernel
 # (--mca btl tcp,self: the bytes cross a network stack, not shared memory).
+# As root with ip and tc, they run in two emulated sites (dmzbench wan: network
+# namespaces, htb rate, the user-space delay relay), by default 10 Gbit/s and
+# 1 ms RTT (PAPER_WAN_RATE=10gbit PAPER_WAN_RTT=1ms; PAPER_WAN=0: plain loopback);
+# otherwise over plain loopback, and the table says which and why.
 # Each worker gets its own core and one thread; the server gets a core of its
 # own when the machine has one, else it shares the last worker's (it sleeps
 # between pushes instead of busy-polling).
@@ -34,14 +38,36 @@ if ! command -v mpirun >/dev/null 2>&1; then
 fi
 [ "$(id -u)" = 0 ] && export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 
+# the cross-site series across two emulated sites, when this machine can make them
+wan_note="plain loopback TCP"
+wan_rate=${PAPER_WAN_RATE:-10gbit} wan_rtt=${PAPER_WAN_RTT:-1ms}
+ns_a="" ns_b=""
+if [ "${PAPER_WAN:-1}" = 0 ]; then wan_note="plain loopback TCP (PAPER_WAN=0)"
+elif [ "$(id -u)" != 0 ]; then wan_note="plain loopback TCP (not root: no emulated sites)"
+elif ! command -v ip >/dev/null || ! command -v tc >/dev/null; then wan_note="plain loopback TCP (no ip/tc: apt-get install iproute2)"
+elif [ "$series" = single ]; then wan_note="no cross-site series"
+elif "$bin" wan up --prefix dmzp --rtt "$wan_rtt" --rate "$wan_rate"; then
+  trap '"$bin" wan down --prefix dmzp --quiet' EXIT
+  eval "$("$bin" wan env --prefix dmzp)"
+  ns_a="ip netns exec $WAN_NS_siteA" ns_b="ip netns exec $WAN_NS_siteB"
+  relay=$(sed -n 's/.*"max_gbps":[[:space:]]*\([0-9.]*\).*/\1/p' "$DMZBENCH_WAN_FILE" | head -1)
+  wan_note="two emulated sites (dmzbench wan): $wan_rate, RTT $wan_rtt; delay relay measured at ${relay:-?} Gbit/s on its own"
+else
+  wan_note="plain loopback TCP (dmzbench wan up failed: see above)"
+fi
+echo "== cross-site series: $wan_note"
+
 cores=$(nproc)
 core() { echo $(( $1 % cores )); }
 # the server: its own core when there is one beyond the two workers
 server_core=$(( cores >= 3 ? 2 : cores - 1 ))
-MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl tcp,self)
-# one MPMD block per rank: its site name and its core
-rank() { # rank SITE CORE -> "-np 1 env DMZBENCH_SITE=SITE taskset -c CORE BIN train ARGS"
-  printf -- '-np 1 env DMZBENCH_SITE=%s taskset -c %s %s train' "$1" "$2" "$bin"
+MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl tcp,self ${WAN_MPI_X:-})
+# one MPMD block per rank: its site name and its core (and, across emulated sites,
+# its namespace: site-b in the second site, the server and site-a in the first)
+rank() { # rank SITE CORE -> "-np 1 [ip netns exec NS] env DMZBENCH_SITE=SITE taskset -c CORE BIN train"
+  local ns=$ns_a
+  [ "$1" = site-b ] && ns=$ns_b
+  printf -- '-np 1 %s env DMZBENCH_SITE=%s taskset -c %s %s train' "$ns" "$1" "$2" "$bin"
 }
 
 runs=()
@@ -107,6 +133,7 @@ rate_of() { awk -F, '$1 == "samples_per_s" { print $3 }' "$1/stats.csv"; }
     case $name in *2sites-async-ps*) paper="1.37x (2993 s -> 2179 s)" ;; *1site*) paper="2993 s" ;; esac
     printf '  %-24s %12.3f %14.0f %10s %s\n' "${name%%-$(hostname -s)*}" "$w" "$r" "$speed" "$paper"
   done
+  echo "# cross-site series: $wan_note"
   echo "# speedup: the first series' wall time over this one's (2000 global steps each; sync does"
   echo "# 2000 steps on every rank, so it trains on twice the samples: compare samples_per_s)"
 } | tee "$report/paper-table.txt"
