@@ -594,6 +594,35 @@ static void test_train_with_fake_nvml(void **state) {
     assert_true(cJSON_IsNumber(pct) && pct->valuedouble > 0 && pct->valuedouble < 1);
     fprintf(stderr, "sampler in a run (fake NVML, 10 ms): %.1f us per sample, %.4f%% of step time\n",
             cJSON_GetObjectItem(s, "mean_sample_us")->valuedouble, pct->valuedouble);
+    /* the report: the GPU timeline drawn; kernels (here a hand-made kernels.csv, as a GPU run writes it,
+     * with the device's peaks) per kernel and on the roofline; PAPI skipped with the run's reason */
+    static const char kcsv[] = "rank,kind,name,calls,total_ms,mean_us,flops,bytes,gflops,gbps,peak_fraction,source\n"
+                               "0,kernel,dense_forward,10,2,200,2e9,1e8,1000,50,0.073,cupti\n"
+                               "0,memcpy,memcpy HtoD,10,1,100,NA,1e7,NA,10,0.02,cupti\n";
+    char path[8400];
+    snprintf(path, sizeof path, "%s/kernels.csv", dir);
+    assert_true(fs_write(path, kcsv, strlen(kcsv)));
+    cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "counters"), "ranks"), 0);
+    cJSON_ReplaceItemInObject(r0, "peak_fp32_flops", cJSON_CreateNumber(13.7e12));
+    cJSON_ReplaceItemInObject(r0, "peak_memory_bytes_per_s", cJSON_CreateNumber(484e9));
+    char *text = cJSON_Print(meta);
+    snprintf(path, sizeof path, "%s/meta.json", dir);
+    assert_true(fs_write(path, text, strlen(text)));
+    free(text);
+    snprintf(args, sizeof args, "report %.8000s", dir);
+    assert_int_equal(run("", args, NULL), 0);
+    char *html = read_in(dir, "plots/report.html");
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<b>papi</b>: papi.csv has no counts: unavailable: "));
+    if (system("command -v gnuplot >/dev/null") == 0) {
+        static const char *const figs[] = {"gpu", "kernels", "roofline"};
+        for (int i = 0; i < 3; i++) {
+            snprintf(path, sizeof path, "%s/plots/%s.png", dir, figs[i]);
+            if (!fs_exists(path)) fprintf(stderr, "missing %s\n", path);
+            assert_true(fs_exists(path));
+        }
+    }
+    free(html);
     free(gpu), free(summary), free(meta_text);
     cJSON_Delete(meta);
     fs_rm_rf(root);
@@ -607,7 +636,7 @@ static void test_train_with_fake_papi(void **state) {
     fake_reset(0, NULL, -1);
     dmz_train_config cfg;
     dmz_train_config_default(&cfg);
-    cfg.data = "synthetic", cfg.steps = 10, cfg.repeat = 1, cfg.warmup = 1, cfg.quiet = true, cfg.no_plots = true;
+    cfg.data = "synthetic", cfg.steps = 10, cfg.repeat = 1, cfg.warmup = 1, cfg.quiet = true;
     cfg.out_dir = root, cfg.papi_events = "PAPI_TOT_CYC,PAPI_TOT_INS,PAPI_L1_DCM", cfg.threads = 1;
     char *argv[] = {"dmzbench", "train", NULL};
     use_nvml("/nonexistent/libnvidia-ml.so.1", NULL);
@@ -623,6 +652,15 @@ static void test_train_with_fake_papi(void **state) {
     assert_true(fabs(atof(cell) - 4 * 10 * 3000.0 / 1000) < 1e-9);
     assert_non_null(strstr(papi, "0,0,fwd,PAPI_TOT_INS,20000,"));
     assert_non_null(strstr(papi, "0,0,load,PAPI_TOT_CYC,1000,NA"));
+    char *html = read_in(dir, "plots/report.html");
+    assert_non_null(strstr(html, "<b>gpu</b>: gpu.csv has no samples: unavailable: dlopen(/nonexistent/"));
+    assert_non_null(strstr(html, "<b>kernels</b>: kernels.csv is empty: unavailable: --backend cpu"));
+    if (system("command -v gnuplot >/dev/null") == 0) {
+        char png[8400];
+        snprintf(png, sizeof png, "%s/plots/papi.png", dir);
+        assert_true(fs_exists(png));
+    }
+    free(html);
     free(summary), free(papi);
     fs_rm_rf(root);
     use_nvml(NULL, NULL);
