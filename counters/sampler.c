@@ -22,7 +22,7 @@ static struct {
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int running, stop, failed;
-    double epoch, period_s;
+    double epoch, period_s, fail_t;
     int n_dev;
     unsigned index[MAX_DEVICES];
     nvmlDevice_t dev[MAX_DEVICES];
@@ -103,7 +103,7 @@ static void sample_once(void) {
     if (bad[0]) {
         snprintf(S.status, sizeof S.status, "unavailable: sampling stopped after %zu samples at t=%.3f s: %s", S.n,
                  t0 - S.epoch, bad);
-        S.failed = 1;
+        S.failed = 1, S.fail_t = t0 - S.epoch;
     } else {
         for (int k = 0; k < S.n_dev; k++)
             if (!push(&got[k])) {
@@ -236,7 +236,8 @@ void dmz_sampler_energy(const dmz_energy_mark *a, const dmz_energy_mark *b, doub
     }
     pthread_mutex_lock(&S.lock);
     int used = 0;
-    double e = S.running || S.n ? integrate_power(a->t_s, b->t_s, &used) : NAN;
+    /* samples that stop inside the interval (NVML failed) do not cover it */
+    double e = (S.running || S.n) && !(S.failed && S.fail_t < b->t_s) ? integrate_power(a->t_s, b->t_s, &used) : NAN;
     pthread_mutex_unlock(&S.lock);
     if (isfinite(e) && dt > 0) {
         /* the samples span a little less than [a, b]: scale the mean power to the interval */
