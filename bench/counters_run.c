@@ -2,6 +2,7 @@
  * data load to gpu.csv, kernels.csv and papi.csv at the end (counters_run.h). */
 #include "counters_run.h"
 
+#include <errno.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -216,7 +217,8 @@ static void num(FILE *f, double v) {
 
 static int close_file(FILE *f, const dmz_rundir *rd, const char *name, char *err) {
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad) return dmz_errorf(err, DMZ_EXIT_FAIL, "%s/%s: write failed", rd->work, name);
+    if (fclose(f) != 0 || bad)
+        return dmz_errorf(err, DMZ_EXIT_FAIL, "%s/%s: write failed: %s", rd->work, name, strerror(errno ? errno : EIO));
     return DMZ_OK;
 }
 
