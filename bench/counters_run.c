@@ -371,4 +371,5 @@ void dmz_counters_run_free(void) {
     R.info = NULL, R.samples = NULL, R.krows = NULL, R.size = 0;
     dmz_sampler_stop();
     dmz_papi_close();
+    R.started = R.stopped = false; /* a second run in this process starts afresh */
 }
