@@ -13,7 +13,7 @@
 #   make bench-peer the paper's TensorFlow program (mlp and cnn) and PyTorch beside dmzbench
 #   make fuzz       libFuzzer on every reader (tests/fuzz/, clang), FUZZ_SECONDS in all
 #
-# Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1,
+# Switches: NO_CUDA=1 NO_MPI=1 NO_NCCL=1 NO_PAPI=1 NO_HWLOC=1 NO_NVML=1 NO_CUPTI=1,
 #           CUDA_HOME=/usr/local/cuda NVCC=... CUDA_ARCH="80 90", SAN=1, RACE=1, V=1,
 #           PORTABLE=1 (baseline x86-64 instead of -march=native, in build-portable/),
 #           MARCH=x86-64-v3 (that -march instead of native, in build-x86-64-v3/).
@@ -24,7 +24,8 @@
 DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1g-dev \
                 libcjson-dev nettle-dev libzip-dev libinih-dev libcmocka-dev \
                 gnuplot-nox dataset-fashion-mnist \
-                $(if $(NO_MPI),,libopenmpi-dev openmpi-bin)
+                $(if $(NO_MPI),,libopenmpi-dev openmpi-bin) \
+                $(if $(NO_HWLOC),,libhwloc-dev) $(if $(NO_PAPI),,libpapi-dev)
 
 .DEFAULT_GOAL := all
 .SECONDARY:
@@ -112,9 +113,12 @@ MPI_CFLAGS := $(if $(MPI_FOUND),$(shell $(MPICC) --showme:compile 2>/dev/null ||
 MPI_LIBS := $(if $(MPI_FOUND),$(shell $(MPICC) --showme:link 2>/dev/null || $(MPICC) -link_info 2>/dev/null | cut -d' ' -f2-))
 USE_MPI := $(if $(MPI_FOUND),1)
 CFG_MPI   := $(call have,MPI,$(if $(MPI_FOUND),yes ($(MPICC) at $(MPI_FOUND): --mode sync and async-ps),no ($(MPICC) not found: apt-get install libopenmpi-dev openmpi-bin; only --mode single)))
-CFG_PAPI  := $(call have,PAPI,$(if $(shell $(PKG_CONFIG) --exists papi 2>/dev/null && echo y),yes (not used yet),no (apt-get install libpapi-dev)))
-CFG_HWLOC := $(call have,HWLOC,$(if $(shell $(PKG_CONFIG) --exists hwloc 2>/dev/null && echo y),yes (not used yet),no (apt-get install libhwloc-dev)))
-CFG_NVML  := $(call have,NVML,$(if $(wildcard $(CUDA_HOME)/include/nvml.h /usr/include/nvml.h),yes (not used yet),no (nvml.h not found under $(CUDA_HOME)/include or /usr/include: the cuda-nvml-dev package has it)))
+# Counters (counters/): hwloc and PAPI linked when found; NVML and CUPTI loaded at run time.
+USE_HWLOC := $(if $(NO_HWLOC),,$(shell $(PKG_CONFIG) --exists hwloc 2>/dev/null && echo 1))
+USE_PAPI  := $(if $(NO_PAPI),,$(shell $(PKG_CONFIG) --exists papi 2>/dev/null && echo 1))
+CFG_PAPI  := $(call have,PAPI,$(if $(USE_PAPI),yes (papi $(shell $(PKG_CONFIG) --modversion papi): --papi-events; whether this machine has counters is said at run time),no (apt-get install libpapi-dev)))
+CFG_HWLOC := $(call have,HWLOC,$(if $(USE_HWLOC),yes (hwloc $(shell $(PKG_CONFIG) --modversion hwloc): topology and --bind),no (apt-get install libhwloc-dev)))
+CFG_NVML  := $(call have,NVML,yes (loaded at run time: dlopen libnvidia-ml.so.1 or DMZBENCH_NVML_LIB; no nvml.h needed))
 
 config:
 	@echo "dmzbench build configuration ($(BUILD)/, git $(GIT_REV))"
@@ -131,6 +135,7 @@ config:
 	@echo "  hwloc  : $(CFG_HWLOC)"
 	@echo "  nvml   : $(CFG_NVML)"
 	@echo "  bench-kernels GPU half: $(CFG_BENCH_GPU)"
+	@echo "  cupti  : $(CFG_CUPTI)"
 	@echo "  gnuplot: $(if $(shell command -v gnuplot 2>/dev/null),yes,no (figures skipped; apt-get install gnuplot-nox))"
 
 ifneq ($(USE_MPI),)
@@ -213,17 +218,40 @@ CFG_BENCH_GPU := $(if $(USE_BENCH_GPU),yes (cublas_v2.h and cudnn.h found: cuBLA
 $(BUILD)/obj/tests/bench_kernels.o: CFLAGS_ALL += $(if $(USE_BENCH_GPU),-DDMZ_BENCH_GPU)
 LIBS := $(BUILD)/libdmz.a $(if $(USE_CUDA),$(BUILD)/libdmz_cuda.a)
 
+# ---------------------------------------------------------------- counters
+# CUPTI: cupti.h from the toolkit at build time (CUDA builds); libcupti is
+# dlopen'ed at run time (DMZBENCH_CUPTI_LIB, else libcupti.so, else CUPTI_LIBDIR).
+CUPTI_HEADER := $(firstword $(wildcard $(CUDA_HOME)/include/cupti.h $(CUDA_HOME)/extras/CUPTI/include/cupti.h))
+CUPTI_LIBDIR := $(patsubst %/,%,$(dir $(firstword $(wildcard $(CUDA_HOME)/lib64/libcupti.so $(CUDA_HOME)/extras/CUPTI/lib64/libcupti.so))))
+USE_CUPTI := $(if $(NO_CUPTI),,$(if $(USE_CUDA),$(if $(CUPTI_HEADER),1)))
+CFG_CUPTI := $(call have,CUPTI,$(if $(USE_CUPTI),yes ($(CUPTI_HEADER); libcupti loaded at run time$(if $(CUPTI_LIBDIR), from $(CUPTI_LIBDIR))),no (needs nvcc and cupti.h under $(CUDA_HOME); kernels are then timed with CUDA events)))
+ifneq ($(USE_HWLOC),)
+  CFLAGS_ALL += -DDMZ_HAVE_HWLOC $(shell $(PKG_CONFIG) --cflags hwloc)
+  LDLIBS_ALL += $(shell $(PKG_CONFIG) --libs hwloc)
+endif
+ifneq ($(USE_PAPI),)
+  CFLAGS_ALL += -DDMZ_HAVE_PAPI $(shell $(PKG_CONFIG) --cflags papi)
+  LDLIBS_ALL += $(shell $(PKG_CONFIG) --libs papi)
+endif
+CFLAGS_ALL += $(if $(NO_NVML),-DDMZ_NO_NVML)
+LDLIBS_ALL += -ldl -lpthread
+CFLAGS_ALL += $(if $(USE_CUPTI),-DDMZ_HAVE_CUPTI)
+$(BUILD)/obj/counters/kernels.o: CFLAGS_ALL += $(if $(USE_CUDA),-isystem $(CUDA_HOME)/include) \
+  $(if $(USE_CUPTI),-isystem $(dir $(CUPTI_HEADER)) -DDMZ_CUPTI_LIBDIR=\"$(CUPTI_LIBDIR)\")
+# A stand-in for libnvidia-ml.so.1 (tests/fake_nvml.c): the tests load it with DMZBENCH_NVML_LIB.
+FAKE_NVML := $(BUILD)/tests/fake-nvml/libnvidia-ml.so.1
+
 # Objects that depend on the CUDA choice are rebuilt when it changes.
 CUDA_STAMP := $(BUILD)/.cuda-config
-CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI) nccl=$(NO_NCCL) cublas=$(USE_CUBLAS) cudnn=$(USE_CUDNN)
+CUDA_CONFIG := cuda=$(USE_CUDA) nvcc=$(NVCC) arch=$(CUDA_ARCH) mpi=$(USE_MPI) nccl=$(NO_NCCL) cublas=$(USE_CUBLAS) cudnn=$(USE_CUDNN) hwloc=$(USE_HWLOC) papi=$(USE_PAPI) cupti=$(USE_CUPTI) nvml=$(NO_NVML)
 $(shell mkdir -p $(BUILD) && { [ "$$(cat $(CUDA_STAMP) 2>/dev/null)" = "$(CUDA_CONFIG)" ] || echo "$(CUDA_CONFIG)" > $(CUDA_STAMP); })
 # ---------------------------------------------------------------- sources
-LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c net/wanem/*.c bench/*.c)
+LIB_SRCS  := $(wildcard common/*.c datasets/*.c kernels/*.c kernels/cpu/*.c net/*.c net/wanem/*.c bench/*.c counters/*.c)
 LIB_SRCS  := $(filter-out bench/main.c,$(LIB_SRCS))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS := $(wildcard tests/bench_*.c)
-TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS) $(BENCH_SRCS) tests/faultinject.c,$(wildcard tests/*.c))
+TEST_SUPPORT_SRCS := $(filter-out $(TEST_SRCS) $(BENCH_SRCS) tests/faultinject.c tests/fake_nvml.c,$(wildcard tests/*.c))
 TEST_SUPPORT_OBJS := $(TEST_SUPPORT_SRCS:%.c=$(BUILD)/obj/%.o)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(BUILD)/tests/%)
 BENCH_BINS := $(BENCH_SRCS:tests/%.c=$(BUILD)/tests/%)
@@ -241,7 +269,7 @@ else
   say =
 endif
 
-build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS) $(FUZZ_REPLAY_BINS) $(BUILD)/tests/libfaultinject.so
+build: config $(BIN) $(TEST_BINS) $(GPU_TEST_BIN) $(BENCH_BINS) $(FUZZ_REPLAY_BINS) $(BUILD)/tests/libfaultinject.so $(FAKE_NVML)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -268,6 +296,10 @@ $(BUILD)/tests/libfaultinject.so: tests/faultinject.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CSTD) $(WARN) -O1 -g -shared -fPIC -o $@ $< -ldl
 
+$(FAKE_NVML): tests/fake_nvml.c
+	@mkdir -p $(dir $@)
+	$(call say,CC,$<)$(CC) $(CSTD) $(WARN) -O1 -g -shared -fPIC -Wl,-soname,libnvidia-ml.so.1 -o $@ $<
+
 $(BUILD)/tests/test_fuzz_%: $(BUILD)/obj/tests/fuzz/replay-%.o $(BUILD)/obj/tests/fuzz/fuzz_%.o $(LIBS)
 	@mkdir -p $(dir $@)
 	$(call say,LD,$@)$(CC) -o $@ $^ $(LDLIBS_ALL) $(shell $(PKG_CONFIG) --libs cmocka)
@@ -278,6 +310,7 @@ $(BUILD)/obj/tests/fuzz/replay-%.o: tests/fuzz/replay.c
 
 # ---------------------------------------------------------------- CUDA rules (variables above)
 $(BUILD)/obj/kernels/backend.o $(BUILD)/obj/bench/meta.o $(BUILD)/obj/bench/info.o $(BUILD)/obj/net/comm_mpi.o \
+  $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard counters/*.c)) $(BUILD)/obj/bench/counters_run.o \
   $(BUILD)/obj/net/comm_nccl.o $(BUILD)/obj/bench/experiment.o $(BUILD)/obj/tests/bench_kernels.o \
   $(BUILD)/obj/tests/test_cuda_ops.o $(BUILD)/obj/tests/test_cuda_step.o $(CUDA_OBJS) $(VENDOR_OBJS) \
   $(BUILD)/obj/kernels/backend.o: $(CUDA_STAMP)

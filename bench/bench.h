@@ -33,6 +33,10 @@ typedef struct dmz_train_config {
     double timeout_s;         /* a step or exchange longer than this ends the job */
     bool no_probe;            /* skip the link probe before cross-site runs */
     int check_consistency;    /* sync: compare parameter checksums every K steps; 0: never */
+    /* counters (counters/counters.h) */
+    const char *bind;         /* none | auto | CPU list */
+    const char *papi_events;  /* NULL: the default list, those that exist */
+    int sample_ms;            /* NVML sampling period */
 } dmz_train_config;
 
 void dmz_train_config_default(dmz_train_config *cfg);
@@ -54,7 +58,7 @@ int dmz_k8s_main(int argc, char **argv);
 int dmz_wan_main(int argc, char **argv);
 int dmz_wan_model_main(int argc, char **argv);
 
-/* `dmzbench info`: devices, counters, topology, data sets, as text. */
-int dmz_info_main(void);
+/* `dmzbench info [--json]`: devices, counters, topology, data sets, as text or JSON. */
+int dmz_info_main(int argc, char **argv);
 
 #endif

@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "common/dmz.h"
+#include "counters/counters.h"
 #include "kernels/model.h"
 
 void dmz_train_config_default(dmz_train_config *cfg) {
@@ -15,6 +16,7 @@ void dmz_train_config_default(dmz_train_config *cfg) {
         .steps = 2000, .batch = 100, .repeat = 2, .warmup = 10,
         .lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f,
         .seed = 1, .eval_every = 100, .log_every = 1, .out_dir = "results", .timeout_s = 300,
+        .bind = "none", .sample_ms = 100,
     };
 }
 
@@ -49,7 +51,12 @@ void dmz_train_usage(void) {
           "  --rank-speed F,F,...     relative compute speed per rank (async-ps: per worker), 0 < F <= 1\n"
           "  --timeout S              a step or exchange longer than S seconds ends the job (default 300)\n"
           "  --no-probe               skip the link probe before training\n"
-          "  --check-consistency K    sync: compare parameter checksums across ranks every K steps\n",
+          "  --check-consistency K    sync: compare parameter checksums across ranks every K steps\n"
+          "counters (meta.json, summary.csv, gpu.csv, kernels.csv, papi.csv):\n"
+          "  --bind none|auto|LIST    none (default): as launched; auto: each rank and its OpenMP threads on the\n"
+          "                           cores nearest its GPU, or spread over packages/cores; LIST: CPUs as 0-3,8\n"
+          "  --sample-ms N            NVML sampling period per rank (default 100)\n"
+          "  --papi-events LIST       PAPI events per phase (default " DMZ_PAPI_DEFAULT_EVENTS ", those that exist)\n",
           stderr);
 }
 
@@ -81,7 +88,7 @@ static int check_choice(const char *opt, const char *v, const char *const *choic
 
 enum { OPT_DATA_DIR = 256, OPT_NO_FALLBACK, OPT_TARGET, OPT_EVAL_EVERY, OPT_LOG_EVERY, OPT_THREADS,
        OPT_NAME, OPT_NO_PLOTS, OPT_GLOBAL_BATCH, OPT_RANK_SPEED, OPT_TIMEOUT, OPT_NO_PROBE, OPT_CONSISTENCY,
-       OPT_NO_CACHE, OPT_GRAPH };
+       OPT_NO_CACHE, OPT_GRAPH, OPT_BIND, OPT_SAMPLE_MS, OPT_PAPI_EVENTS };
 
 static const struct option train_options[] = {
     {"model", required_argument, 0, 'm'},       {"data", required_argument, 0, 'd'},
@@ -100,6 +107,8 @@ static const struct option train_options[] = {
     {"timeout", required_argument, 0, OPT_TIMEOUT}, {"no-probe", no_argument, 0, OPT_NO_PROBE},
     {"check-consistency", required_argument, 0, OPT_CONSISTENCY},
     {"graph", no_argument, 0, OPT_GRAPH},
+    {"bind", required_argument, 0, OPT_BIND}, {"sample-ms", required_argument, 0, OPT_SAMPLE_MS},
+    {"papi-events", required_argument, 0, OPT_PAPI_EVENTS},
     {0, 0, 0, 0},
 };
 
@@ -134,6 +143,9 @@ static int apply_option(int c, const char *arg, dmz_train_config *cfg, char *err
     case OPT_TIMEOUT: return parse_double("timeout", arg, 0.1, 1e7, &cfg->timeout_s, err);
     case OPT_NO_PROBE: cfg->no_probe = true; return DMZ_OK;
     case OPT_CONSISTENCY: return parse_int("check-consistency", arg, 1, 100000000, &cfg->check_consistency, err);
+    case OPT_BIND: cfg->bind = arg; return dmz_bind_parse(arg, err);
+    case OPT_SAMPLE_MS: return parse_int("sample-ms", arg, 1, 3600000, &cfg->sample_ms, err);
+    case OPT_PAPI_EVENTS: cfg->papi_events = arg; return dmz_papi_parse(arg, err);
     case 'l':
         if ((rc = parse_double("lr", arg, 1e-12, 1e3, &x, err))) return rc;
         cfg->lr = (float)x;

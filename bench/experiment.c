@@ -12,6 +12,7 @@
 #include "bench.h"
 #include "common/dmz.h"
 #include "common/interrupt.h"
+#include "counters_run.h"
 #include "meta.h"
 #include "guardian.h"
 #include "mllog.h"
@@ -81,6 +82,8 @@ static int check_supported(const dmz_train_config *cfg, const dmz_backend **be, 
         return dmz_errorf(err, DMZ_EXIT_USAGE, "--rank-speed, --global-batch and --check-consistency need "
                                                "--mode sync or async-ps");
     }
+    int rc = dmz_bind_check_cpus(cfg->bind, err);
+    if (rc) return rc;
     struct stat out_st;
     if (stat(cfg->out_dir, &out_st) == 0 && !S_ISDIR(out_st.st_mode))
         return dmz_errorf(err, DMZ_EXIT_USAGE, "--out %s: not a directory", cfg->out_dir);
@@ -105,7 +108,9 @@ static int load_data(run_state *st, char *err) {
     opt.synthetic_seed = cfg->seed;
     MLLOG_START(&st->log, "data_load", -1);
     dmz_phase_set("the data load");
+    dmz_counters_load_begin();
     int rc = dmz_dataset_load(cfg->data, &opt, &st->ds, err);
+    dmz_counters_load_end();
     if (rc == DMZ_OK) st->have_data = true;
     dmz_phase_set("");
     if (*stop_flag) return dmz_errorf(err, DMZ_EXIT_FAIL, "interrupted by a signal during the data load");
@@ -319,6 +324,7 @@ static int write_tables(run_state *st, const dmz_stat *stats, const dmz_rank_row
     if (!rc) rc = dmz_write_steps_csv(&st->rd, rows, n_rows, st->cfg->log_every, err);
     if (!rc) rc = dmz_write_stats_csv(&st->rd, stats, st->cross ? N_STATS : N_JOB_STATS, err);
     if (!rc) rc = write_net_and_probe(st, rows, n_rows, err);
+    if (!rc) rc = dmz_counters_write(&st->rd, st->meta, rows, n_rows, err);
     return rc;
 }
 
@@ -428,6 +434,7 @@ static void free_run(run_state *st) {
     if (st->model) dmz_model_destroy(st->model);
     if (st->have_data) dmz_dataset_free(&st->ds);
     dmz_probe_free(&st->probe);
+    dmz_counters_run_free();
     cJSON_Delete(st->meta);
 }
 
@@ -481,6 +488,7 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
         MLLOG_START(&st->log, "init", -1);
     }
     rc = dmz_check_same_build(c, err);
+    if (!rc) rc = dmz_counters_run_start(cfg, be, c->rank, &be, err); /* binding first: the load runs bound */
     dmz_guardian_phase(&st->guardian, "the data load");
     if (!rc) rc = load_data(st, err);
     if (!rc && st->cross) rc = c->barrier(c, "the data load", NULL, err);
@@ -535,6 +543,8 @@ int dmz_train_main(const dmz_train_config *cfg, int argc, char **argv) {
     dmz_interrupt_install();
     rc = prepare(&st, be, argc, argv, err);
     if (!rc) rc = train_all(&st, err);
+    dmz_counters_run_stop();
+    if (!rc && st.cross) rc = dmz_counters_gather(st.comm, err);
     int n_gathered = st.n_reps - (rc ? 1 : 0);
     if (st.root && st.rd.work[0]) {
         rc = finish_run(&st, rc, rc ? err : NULL, n_gathered < 0 ? 0 : n_gathered);

@@ -16,9 +16,10 @@ static void usage(FILE *f) {
           "          [--no-cache]\n"
           "  train   [--model mlp] [--data NAME|PATH] [--backend cpu] [--mode single|sync|async-ps] [--steps 2000]\n"
           "          [--batch 100] [--lr 0.01] [--seed N] [--repeat 2] [--warmup N] [--out results/] ...\n"
+          "          [--bind none|auto|CPULIST] [--sample-ms 100] [--papi-events LIST]\n"
           "          (dmzbench train --help for all options)\n"
           "  report  RUNDIR... [--out DIR]\n"
-          "  info    devices, counters, topology, data sets\n"
+          "  info    [--json] devices, counters, topology, data sets\n"
           "  probe   under mpirun: latency and bandwidth between every pair of ranks, by message size\n"
           "  k8s     --nodes A,B [--mode async-ps|sync] [--image IMG]: a Kubeflow MPIJob manifest\n"
           "  wan     up|down|status|run|ping|env|model: emulated WAN links between sites on this machine\n"
@@ -84,7 +85,7 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "train") == 0) return train_cmd(argc - 1, argv + 1, argc, argv);
     if (strcmp(cmd, "fetch") == 0) return fetch_main(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) return dmz_report_main(argc - 1, argv + 1);
-    if (strcmp(cmd, "info") == 0) return dmz_info_main();
+    if (strcmp(cmd, "info") == 0) return dmz_info_main(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0) return dmz_probe_main(argc - 1, argv + 1);
     if (strcmp(cmd, "k8s") == 0) return dmz_k8s_main(argc - 1, argv + 1);
     if (strcmp(cmd, "wan") == 0) return dmz_wan_main(argc - 1, argv + 1);

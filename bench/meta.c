@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "common/dmz.h"
+#include "counters/counters.h"
 #ifdef DMZ_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.h"
 #endif
@@ -162,7 +163,24 @@ static cJSON *gpu_json(const dmz_gpu_info *g) {
     cJSON_AddStringToObject(o, "cuda_runtime", version);
     snprintf(version, sizeof version, "%d.%d", g->driver_version / 1000, g->driver_version % 1000 / 10);
     cJSON_AddStringToObject(o, "cuda_driver", version);
-    cJSON_AddItemToObject(o, "clocks", unavailable("read through NVML, which is not built yet"));
+    /* clocks from NVML (CUDA 13 dropped them from cudaDeviceProp), peaks computed */
+    double sm = 0, mem = 0, flops, bw;
+    char src[400];
+    int have = dmz_gpu_clocks(g->pci_bus_id, g->index, &sm, &mem, src, sizeof src);
+    cJSON *clk = have ? cJSON_CreateObject() : cJSON_CreateString(src);
+    if (have) {
+        cJSON_AddNumberToObject(clk, "max_sm_clock_mhz", sm);
+        cJSON_AddNumberToObject(clk, "max_mem_clock_mhz", mem);
+        cJSON_AddStringToObject(clk, "source", src);
+    }
+    cJSON_AddItemToObject(o, "clocks", clk);
+    dmz_gpu_peaks(g->cc_major, g->cc_minor, g->sms, have ? sm : 0, have ? mem : 0, g->memory_bus_bits, &flops, &bw);
+    cJSON_AddNumberToObject(o, "fp32_lanes_per_sm", dmz_fp32_lanes_per_sm(g->cc_major, g->cc_minor));
+    if (flops == flops) cJSON_AddNumberToObject(o, "peak_fp32_flops", flops);
+    else cJSON_AddItemToObject(o, "peak_fp32_flops", unavailable("needs the SM clock and a known compute capability"));
+    if (bw == bw) cJSON_AddNumberToObject(o, "peak_memory_bytes_per_s", bw);
+    else cJSON_AddItemToObject(o, "peak_memory_bytes_per_s", unavailable("needs the memory clock"));
+    cJSON_AddStringToObject(o, "peaks_from", "FP32: 2 x lanes/SM x SMs x max SM clock; memory: 2 x max memory clock x bus width / 8");
     return o;
 }
 #endif
@@ -204,10 +222,8 @@ cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const 
 #endif
     cJSON_AddItemToObject(m, "host", dmz_meta_host());
     cJSON_AddItemToObject(m, "gpus", dmz_meta_gpus());
-    cJSON_AddItemToObject(m, "topology", unavailable("hwloc support is not built yet"));
-    cJSON *counters = cJSON_AddObjectToObject(m, "counters");
-    cJSON_AddItemToObject(counters, "papi", unavailable("PAPI support is not built yet"));
-    cJSON_AddItemToObject(counters, "nvml", unavailable("NVML support is not built yet"));
+    cJSON_AddItemToObject(m, "topology", dmz_topology_json());
+    cJSON_AddItemToObject(m, "counters", unavailable("not started (the run ended before its counters began)"));
     cJSON *mpi = cJSON_AddObjectToObject(m, "mpi");
     cJSON_AddNumberToObject(mpi, "size", 1);
     cJSON *ranks = cJSON_AddArrayToObject(mpi, "ranks");

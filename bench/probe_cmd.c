@@ -2,6 +2,7 @@
  * ranks by message size, and the all-reduce at the mlp's gradient size. */
 #include <errno.h>
 #include <getopt.h>
+#include <omp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 
 #include "bench.h"
 #include "common/dmz.h"
+#include "counters/counters.h"
 #include "net/comm.h"
 #include "net/probe.h"
 
@@ -24,7 +26,8 @@ static void probe_usage(void) {
           "  --every-other-size   sizes 1, 4, 16, ... instead of every power of two\n"
           "  --allreduce-floats N all-reduce size in floats (default 83247: the mlp's gradients; 0: none)\n"
           "  --csv FILE           also write the table as CSV (written whole, then renamed)\n"
-          "  --timeout S          a wait longer than S seconds ends the probe (default 300)\n",
+          "  --timeout S          a wait longer than S seconds ends the probe (default 300)\n"
+          "  --bind none|auto|LIST  where each rank runs (auto: spread the ranks of a host over its packages/cores)\n",
           stderr);
 }
 
@@ -56,12 +59,13 @@ int dmz_probe_main(int argc, char **argv) {
     dmz_probe_options o;
     dmz_probe_options_default(&o);
     o.allreduce_floats = MLP_EMNIST_PARAMS;
-    const char *csv = NULL;
+    const char *csv = NULL, *bind = "none";
     double timeout = 300;
     static const struct option options[] = {
         {"max-bytes", required_argument, 0, 'm'}, {"every-other-size", no_argument, 0, 'e'},
         {"allreduce-floats", required_argument, 0, 'a'}, {"csv", required_argument, 0, 'c'},
-        {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"timeout", required_argument, 0, 't'}, {"help", no_argument, 0, 'h'},
+        {"bind", required_argument, 0, 'b'}, {0, 0, 0, 0}};
     optind = 1;
     opterr = 0;
     int opt, rc = DMZ_OK;
@@ -73,6 +77,7 @@ int dmz_probe_main(int argc, char **argv) {
         case 'a': rc = parse_size("allreduce-floats", optarg, 0, (size_t)1 << 28, &o.allreduce_floats); break;
         case 'c': csv = optarg; break;
         case 't': rc = parse_size("timeout", optarg, 1, 10000000, &v), timeout = (double)v; break;
+        case 'b': bind = optarg; break;
         case 'h': probe_usage(); return DMZ_OK;
         default:
             fprintf(stderr, "dmzbench probe: bad option '%s'\n", argv[optind - 1]);
@@ -82,6 +87,10 @@ int dmz_probe_main(int argc, char **argv) {
     }
     if (rc) return rc;
     char err[DMZ_ERR_LEN];
+    if ((rc = dmz_bind_check_cpus(bind, err))) {
+        fprintf(stderr, "dmzbench probe: %s\n", err);
+        return rc;
+    }
     if (!dmz_comm_under_launcher()) {
         fprintf(stderr, "dmzbench probe: measures between MPI ranks: run it as mpirun -np 2 dmzbench probe "
                         "(a hostfile or srun puts the ranks on different sites)\n");
@@ -92,6 +101,13 @@ int dmz_probe_main(int argc, char **argv) {
         fprintf(stderr, "dmzbench probe: %s\n", err);
         return rc;
     }
+    dmz_binding b;
+    if ((rc = dmz_bind_apply(bind, NULL, 0, omp_get_max_threads(), &b, err))) {
+        fprintf(stderr, "dmzbench probe: rank %d: %s\n", c->rank, err);
+        c->abort_job(c, rc);
+    }
+    if (strcmp(bind, "none") != 0) printf("# rank %d (site %s) bound: cpuset %s (%s)\n", c->rank,
+                                         dmz_comm_site(c, c->rank), b.cpuset, b.how);
     c->timeout_s = timeout;
     c->stop = &probe_stop;
     signal(SIGINT, on_probe_signal);

@@ -98,7 +98,7 @@ static int ctx_init(rpt_ctx *ctx, bool quiet, char *err) {
 }
 
 /* ------------------------------------------------------------ one run */
-enum { FIG_LEARNING, FIG_BREAKDOWN, FIG_PAPER, N_RUN_FIGS };
+enum { FIG_LEARNING, FIG_BREAKDOWN, FIG_PAPER, FIG_GPU, FIG_KERNELS, FIG_ROOFLINE, FIG_PAPI, N_RUN_FIGS };
 
 static void run_figures(rpt_figure *figs) {
     memset(figs, 0, N_RUN_FIGS * sizeof *figs);
@@ -116,6 +116,21 @@ static void run_figures(rpt_figure *figs) {
         "paper", "The paper's measurement (2000 steps on one node and across two sites) beside "
         "this run's median wall time; whiskers: min and max over repetitions. The y axis is "
         "logarithmic when the values differ by more than 100x.", RPT_FIG_FAILED, ""};
+    figs[FIG_GPU] = (rpt_figure){
+        "gpu", "GPU timeline (gpu.csv, NVML): power, SM clock, GPU and memory utilisation and memory used of "
+        "each rank's devices over time; dashed lines mark where each repetition's measured steps begin and end.",
+        RPT_FIG_FAILED, ""};
+    figs[FIG_KERNELS] = (rpt_figure){
+        "kernels", "Where the GPU time goes (kernels.csv): total time of each kernel and memcpy over the run, "
+        "longest first, with its share of the timed total (CUPTI activity records, or CUDA events per op).",
+        RPT_FIG_FAILED, ""};
+    figs[FIG_ROOFLINE] = (rpt_figure){
+        "roofline", "Roofline per device: achieved GFLOP/s of each kernel against its arithmetic intensity "
+        "(FLOP per byte of unavoidable traffic, from the op's shapes), under min(peak FP32, intensity x peak "
+        "memory bandwidth); peaks computed from NVML clocks.", RPT_FIG_FAILED, ""};
+    figs[FIG_PAPI] = (rpt_figure){
+        "papi", "CPU counters per phase (papi.csv, PAPI): each event per training sample in the data, forward, "
+        "backward and update phases on rank 0, mean over repetitions (log scale).", RPT_FIG_FAILED, ""};
 }
 
 static void print_outputs(const char *out_dir, const rpt_figure *figs, int n) {
@@ -134,6 +149,21 @@ static int draw_all(rpt_ctx *ctx, const rpt_run *run, rpt_figure *figs, const ch
             figs[i].state = RPT_FIG_SKIPPED;
             rpt_copy(figs[i].note, sizeof figs[i].note, "steps.csv not found");
             continue;
+        }
+        if (i >= FIG_GPU) {
+            char why[DMZ_ERR_LEN];
+            int drc = rpt_counter_data(run, figs[i].name, out_dir, why, sizeof why, fig_err);
+            if (drc == DMZ_OK && why[0]) {
+                figs[i].state = RPT_FIG_SKIPPED;
+                rpt_copy(figs[i].note, sizeof figs[i].note, why);
+                continue;
+            }
+            if (drc != DMZ_OK) {
+                figs[i].state = RPT_FIG_FAILED;
+                rpt_copy(figs[i].note, sizeof figs[i].note, fig_err);
+                if (first == DMZ_OK) first = drc, rpt_copy(err, DMZ_ERR_LEN, fig_err);
+                continue;
+            }
         }
         int rc = rpt_draw(ctx, &figs[i], run->dir, out_dir, fig_err);
         if (rc != DMZ_OK && first == DMZ_OK) {

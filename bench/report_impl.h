@@ -131,6 +131,10 @@ int rpt_write_paper_data(const rpt_run *run, const rpt_paper *paper, const char 
                          char *err);
 int rpt_write_compare_data(const rpt_run *runs, int n_runs, const rpt_paper *paper,
                            const char *out_dir, char *err);
+/* The data of a counter figure ("gpu", "kernels", "roofline", "papi": report_counters.c)
+ * into out_dir; why[0] != 0 (the reason) when the run has none to draw. */
+int rpt_counter_data(const rpt_run *run, const char *figure, const char *out_dir, char *why, size_t len,
+                     char *err);
 /* Runs NAME.gp; sets fig->state and fig->note. Returns DMZ_OK also when
  * gnuplot is missing (state SKIPPED); DMZ_EXIT_FAIL when it failed. */
 int rpt_draw(rpt_ctx *ctx, rpt_figure *fig, const char *run_dir, const char *out_dir,

@@ -90,6 +90,32 @@ static void csv_texts(FILE *f, const char *const *v, int n) {
     }
 }
 
+/* The sum of one PAPI event over the measured phases (the load is not a
+ * step's); NAN when the event was not counted. */
+static double papi_sum(const dmz_papi_counts *p, const char *event) {
+    for (int e = 0; e < p->n_events && e < DMZ_PAPI_MAX_EVENTS; e++) {
+        if (strcmp(p->events[e], event) != 0) continue;
+        double sum = 0;
+        for (int ph = DMZ_PHASE_DATA; ph < DMZ_NPHASES; ph++) sum += p->v[ph][e]; /* NAN stays NAN */
+        return sum;
+    }
+    return NAN;
+}
+
+/* cpuset, derived PAPI numbers, energy: NA whatever was not measured (never 0). */
+static void counter_cells(FILE *f, const dmz_rep_result *r, int batch) {
+    const dmz_rep_counters *c = &r->ctr;
+    fputc(',', f);
+    dmz_csv_write_field(f, c->bind.cpuset[0] ? c->bind.cpuset : "NA");
+    double ins = papi_sum(&c->papi, "PAPI_TOT_INS"), cyc = papi_sum(&c->papi, "PAPI_TOT_CYC");
+    double samples = (double)r->steps_done * batch;
+    double per = samples > 0 ? 1.0 / samples : NAN;
+    double v[] = {cyc > 0 ? ins / cyc : NAN, ins, cyc, papi_sum(&c->papi, "PAPI_L1_DCM") * per,
+                  papi_sum(&c->papi, "PAPI_L2_DCM") * per, c->energy_j, c->power_w,
+                  r->steps_done > 0 ? c->energy_j / r->steps_done : NAN, c->gpu_t0_s, c->gpu_t1_s};
+    csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
+}
+
 int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dmz_rank_rows *ranks, int n_ranks,
                           const char *const *statuses, double busbw_factor, char *err) {
     FILE *f = dmz_rundir_fopen(rd, "summary.csv", err);
@@ -97,7 +123,8 @@ int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dm
     fputs("run,rep,rank,site,host,role,model,backend,mode,ranks,steps,batch,warmup_s,wall_s,samples_per_s,"
           "data_s,fwd_s,bwd_s,comm_s,update_s,eval_s,wait_s,throttle_s,final_loss,test_loss,test_accuracy,"
           "time_to_target_s,bytes_sent,algbw_gbps,busbw_gbps,staleness_median,staleness_max,rank_speed,"
-          "dataset,threads,status\n", f);
+          "dataset,threads,status,cpuset,ipc,instructions,cycles,l1_dcm_per_sample,l2_dcm_per_sample,energy_j,"
+          "power_w,energy_per_step_j,gpu_t0_s,gpu_t1_s\n", f);
     for (int k = 0; k < n_ranks; k++) {
         const dmz_rank_rows *rk = &ranks[k];
         for (int i = 0; i < rk->n_reps; i++) {
@@ -118,7 +145,9 @@ int dmz_write_summary_csv(const dmz_rundir *rd, const dmz_run_info *in, const dm
             csv_numbers(f, v, (int)(sizeof v / sizeof v[0]));
             fputc(',', f);
             dmz_csv_write_field(f, in->dataset);
-            fprintf(f, ",%d,%s\n", in->threads, statuses[i]);
+            fprintf(f, ",%d,%s", in->threads, statuses[i]);
+            counter_cells(f, r, rk->batch);
+            fputc('\n', f);
         }
     }
     return close_checked(f, rd, "summary.csv", err);

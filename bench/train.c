@@ -151,8 +151,10 @@ static int train_step(loop_state *L, dmz_step_record *s, char *err) {
     int rc = exchange(L, s, err);
     double t4 = dmz_now_s();
     if (rc) return rc;
+    dmz_phase_begin(DMZ_PHASE_UPDATE);
     dmz_model_update(L->m, cfg->lr, cfg->beta1, cfg->beta2, cfg->eps);
     be->sync();
+    dmz_phase_end(DMZ_PHASE_UPDATE);
     double t5 = dmz_now_s();
     s->update_s = t5 - t4;
     s->step_s = t5 - t0;
@@ -301,6 +303,7 @@ void dmz_rep_result_init(dmz_rep_result *r, int rep) {
     r->rep = rep;
     r->final_loss = r->test_loss = r->test_accuracy = r->time_to_target_s = NAN;
     r->warmup_s = r->staleness_median = r->staleness_max = NAN;
+    dmz_rep_counters_init(&r->ctr);
 }
 
 int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, const dmz_train_config *cfg,
@@ -313,6 +316,7 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, co
     loop_state L;
     if (rc == DMZ_OK) rc = loop_init(&L, m, comm, ds, cfg, role, err);
     if (rc) return rc;
+    dmz_rep_counters_begin(&r->ctr);
     double start = dmz_now_s();
     int done = 0; /* steps accounted (a device step is accounted at the flush after it) */
     for (int step = 1; step <= cfg->steps; step++) {
@@ -355,6 +359,7 @@ int dmz_train_repetition(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, co
         }
     }
     r->wall_s = dmz_now_s() - start - r->eval_s;
+    dmz_rep_counters_end(&r->ctr, rep);
     finish_result(r, comm, role->local_batch);
     loop_free(&L);
     return rc;

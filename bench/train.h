@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "bench.h"
+#include "counters_run.h"
 #include "datasets/datasets.h"
 #include "kernels/model.h"
 #include "net/comm.h"
@@ -43,6 +44,7 @@ typedef struct dmz_rep_result {
     int n_steps;                    /* records in steps */
     int cap_steps;                  /* records allocated */
     dmz_step_record *steps;
+    dmz_rep_counters ctr;           /* binding, PAPI per phase, energy */
 } dmz_rep_result;
 
 /* Who this rank is in the run, and how it takes its data. */

@@ -93,15 +93,21 @@ void dmz_host_view_free(dmz_host_view *v) {
 void dmz_compute_step(dmz_model *m, dmz_batch_source *src, int batch, double speed, dmz_step_record *s) {
     const dmz_backend *be = dmz_model_backend(m);
     double t0 = dmz_now_s();
+    dmz_phase_begin(DMZ_PHASE_DATA);
     dmz_batch_source_next(src);
     dmz_model_set_batch(m, src->images, src->labels, batch);
     be->sync();
+    dmz_phase_end(DMZ_PHASE_DATA);
     double t1 = dmz_now_s();
+    dmz_phase_begin(DMZ_PHASE_FWD);
     dmz_model_forward(m);
     s->loss = dmz_model_loss(m); /* synchronises */
+    dmz_phase_end(DMZ_PHASE_FWD);
     double t2 = dmz_now_s();
+    dmz_phase_begin(DMZ_PHASE_BWD);
     dmz_model_backward(m);
     be->sync();
+    dmz_phase_end(DMZ_PHASE_BWD);
     double t3 = dmz_now_s();
     s->data_s = t1 - t0, s->fwd_s = t2 - t1, s->bwd_s = t3 - t2;
     s->throttle_s = dmz_throttle(t3 - t1, speed);

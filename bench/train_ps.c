@@ -85,6 +85,7 @@ int dmz_train_ps_worker(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, con
     if (!rc) rc = comm->bcast(comm, W.params, n * sizeof(float), 0, err);
     if (!rc) dmz_model_set_params(m, W.params);
     comm->stats = (dmz_comm_stats){0};
+    dmz_rep_counters_begin(&r->ctr);
     double start = dmz_now_s();
     int stopped = 0, applied = 0;
     while (rc == DMZ_OK && !stopped) {
@@ -114,6 +115,7 @@ int dmz_train_ps_worker(dmz_model *m, dmz_comm *comm, const dmz_dataset *ds, con
         if (obs && obs->on_step) obs->on_step(obs->ctx, r, s);
     }
     r->wall_s = dmz_now_s() - start;
+    dmz_rep_counters_end(&r->ctr, rep);
     r->samples_per_s = r->wall_s > 0 ? (double)r->steps_done * role->local_batch / r->wall_s : NAN;
     r->bytes_sent = comm->stats.bytes_sent;
     staleness_summary(r);
@@ -135,7 +137,9 @@ int dmz_train_ps_server(dmz_model *eval_model, dmz_comm *comm, const dmz_dataset
     comm->stats = (dmz_comm_stats){0};
     dmz_ps_server_result res = {0};
     dmz_adam_params hp = {.lr = cfg->lr, .beta1 = cfg->beta1, .beta2 = cfg->beta2, .eps = cfg->eps};
+    dmz_rep_counters_begin(&r->ctr);
     if (!rc) rc = dmz_ps_serve(comm, params, n, cfg->steps, hp, &res, err);
+    dmz_rep_counters_end(&r->ctr, rep);
     r->steps_done = (int)res.global_step;
     r->wall_s = res.wall_s;
     r->update_s = res.apply_s;
