@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "bench/devices.h"
 #include "common/dmz.h"
 #ifdef DMZ_HAVE_CUDA
 #include "kernels/cuda/cuda_backend.h"
@@ -203,6 +204,7 @@ cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const 
 #endif
     cJSON_AddItemToObject(m, "host", dmz_meta_host());
     cJSON_AddItemToObject(m, "gpus", dmz_meta_gpus());
+    cJSON_AddItemToObject(m, "device_match", dmz_devices_meta_match(cJSON_GetObjectItem(m, "gpus")));
     cJSON_AddItemToObject(m, "topology", unavailable("hwloc support is not built yet"));
     cJSON *counters = cJSON_AddObjectToObject(m, "counters");
     cJSON_AddItemToObject(counters, "papi", unavailable("PAPI support is not built yet"));
