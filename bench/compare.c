@@ -177,11 +177,11 @@ static void warn(cmp_result *res, const char *fmt, ...) {
 static void comparable(cmp_result *res) {
     const rpt_run *a = &res->a->r, *b = &res->b->r;
     if (strcmp(a->model, b->model) != 0)
-        warn(res, "different model: A trains '%s', B trains '%s'", a->model, b->model);
-    if (a->steps != b->steps) warn(res, "different steps: A %ld, B %ld", a->steps, b->steps);
-    if (a->batch != b->batch) warn(res, "different batch: A %ld, B %ld", a->batch, b->batch);
+        warn(res, "different model: A trains '%s' vs B '%s'", a->model, b->model);
+    if (a->steps != b->steps) warn(res, "different steps: A %ld vs B %ld", a->steps, b->steps);
+    if (a->batch != b->batch) warn(res, "different batch: A %ld vs B %ld", a->batch, b->batch);
     if (strcmp(a->dataset, b->dataset) != 0)
-        warn(res, "different data: A '%s', B '%s'", a->dataset, b->dataset);
+        warn(res, "different data: A '%s' vs B '%s'", a->dataset, b->dataset);
     else if (a->dataset_sha256[0] && b->dataset_sha256[0] && strcmp(a->dataset_sha256, b->dataset_sha256) != 0)
         warn(res, "different data: same name '%s' but sha256 %.12s... (A) vs %.12s... (B)", a->dataset,
              a->dataset_sha256, b->dataset_sha256);

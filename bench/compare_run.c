@@ -56,6 +56,8 @@ static const cJSON *meta_at(const cJSON *node, const char *path) {
 void cmp_meta_text(const cmp_run *run, const char *path, char *out, size_t len) {
     const cJSON *v = meta_at(run->meta, path);
     if (cJSON_IsString(v) && v->valuestring) snprintf(out, len, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v) && fabs(v->valuedouble) < 1e15 && v->valuedouble == floor(v->valuedouble))
+        snprintf(out, len, "%.0f", v->valuedouble);
     else if (cJSON_IsNumber(v)) snprintf(out, len, "%.10g", v->valuedouble);
     else if (cJSON_IsBool(v)) snprintf(out, len, "%s", cJSON_IsTrue(v) ? "true" : "false");
     else if (v && !cJSON_IsNull(v)) {

@@ -14,7 +14,7 @@
 #include <string.h>
 
 typedef struct rank_row {
-    double rank, speed, batch, wall, sps, wait;
+    double rank, speed, batch, wall, sps, wait, compute; /* compute: forward + backward + update */
     char site[128], host[128], device[256];
 } rank_row;
 
@@ -99,6 +99,7 @@ static int collect(const rpt_run *run, rank_row **out) {
         x->wall = median_of(t, k, "wall_s");
         x->sps = median_of(t, k, "samples_per_s");
         x->wait = median_of(t, k, "wait_s");
+        x->compute = median_of(t, k, "fwd_s") + median_of(t, k, "bwd_s") + median_of(t, k, "update_s");
         rank_device(meta, run, r, x);
     }
     cJSON_Delete(meta);
@@ -106,15 +107,17 @@ static int collect(const rpt_run *run, rank_row **out) {
     return n;
 }
 
-/* In sync mode: the computing rank with the most samples/s, when two differ. */
+/* In sync mode: the computing rank that spends the least compute time per
+ * sample (forward + backward + update) is the faster one; it waits at every
+ * all-reduce for the slowest. */
 static const rank_row *faster(const rpt_run *run, const rank_row *rows, int n, const rank_row **slower) {
     const rank_row *fast = NULL, *slow = NULL;
     if (strcmp(run->mode, "sync") != 0) return NULL;
     for (int i = 0; i < n; i++) {
-        if (!(rows[i].batch > 0) || isnan(rows[i].wall)) continue;
-        double v = rows[i].sps / rows[i].batch; /* steps per second: the same batch share or not */
-        if (!fast || v > fast->sps / fast->batch) fast = &rows[i];
-        if (!slow || v < slow->sps / slow->batch) slow = &rows[i];
+        if (!(rows[i].batch > 0) || isnan(rows[i].compute)) continue;
+        double v = rows[i].compute / rows[i].batch;
+        if (!fast || v < fast->compute / fast->batch) fast = &rows[i];
+        if (!slow || v > slow->compute / slow->batch) slow = &rows[i];
     }
     *slower = slow;
     return fast && slow && fast != slow ? fast : NULL;
