@@ -44,10 +44,17 @@ static void run_rows(FILE *f, const cmp_result *res) {
         cmp_html_escape(f, x->device);
         fputs("</td><td>", f);
         cmp_html_escape(f, x->match);
-        fprintf(f, "</td><td>%s %s %s, %ld steps x batch %ld, %d repetition%s</td><td>", x->r.model,
-                x->r.backend, x->r.mode, x->r.steps, x->r.batch, x->r.nreps, x->r.nreps == 1 ? "" : "s");
+        char text[400];
+        snprintf(text, sizeof text, "%.60s %.60s %.60s, %ld steps x batch %ld, %d repetition%s", x->r.model,
+                 x->r.backend, x->r.mode, x->r.steps, x->r.batch, x->r.nreps, x->r.nreps == 1 ? "" : "s");
+        fputs("</td><td>", f);
+        cmp_html_escape(f, text);
+        fputs("</td><td>", f);
         cmp_html_escape(f, x->r.dataset);
-        fprintf(f, " <code>%.12s</code></td></tr>\n", x->r.dataset_sha256);
+        snprintf(text, sizeof text, "%.12s", x->r.dataset_sha256);
+        fputs(" <code>", f);
+        cmp_html_escape(f, text);
+        fputs("</code></td></tr>\n", f);
     }
     fputs("</table>\n", f);
 }

@@ -100,6 +100,8 @@ static int collect(const rpt_run *run, rank_row **out) {
         x->sps = median_of(t, k, "samples_per_s");
         x->wait = median_of(t, k, "wait_s");
         x->compute = median_of(t, k, "fwd_s") + median_of(t, k, "bwd_s") + median_of(t, k, "update_s");
+        double throttle = median_of(t, k, "throttle_s"); /* --rank-speed: the slower device emulated */
+        if (!isnan(throttle)) x->compute += throttle;
         rank_device(meta, run, r, x);
     }
     cJSON_Delete(meta);
@@ -108,7 +110,7 @@ static int collect(const rpt_run *run, rank_row **out) {
 }
 
 /* In sync mode: the computing rank that spends the least compute time per
- * sample (forward + backward + update) is the faster one; it waits at every
+ * sample (forward + backward + update + throttle) is the faster one; it waits at every
  * all-reduce for the slowest. */
 static const rank_row *faster(const rpt_run *run, const rank_row *rows, int n, const rank_row **slower) {
     const rank_row *fast = NULL, *slow = NULL;
