@@ -401,7 +401,7 @@ static int fig_data(const cmp_result *res, const char *out_dir, char *err) {
         snprintf(text, sizeof text, "B is %.3gx faster per step than A (speedup %.3g-%.3g over repetitions)",
                  speed->ratio, speed->ratio_lo, speed->ratio_hi);
     else
-        snprintf(text, sizeof text, "B is %.3gx slower per step than A (speedup %.3g, %.3g-%.3g over repetitions)",
+        snprintf(text, sizeof text, "B is %.3gx slower per step than A (speedup %.3g; %.3g-%.3g over repetitions)",
                  1 / speed->ratio, speed->ratio, speed->ratio_lo, speed->ratio_hi);
     rpt_csv_field(field, sizeof field, text);
     fprintf(f, "%s,%s\n", field, res->nwarn ? "NOT COMPARABLE: see compare.html" : "none");

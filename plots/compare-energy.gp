@@ -37,7 +37,8 @@ do for [ext in "png svg"] {
          with boxxyerror lc rgb variable notitle, \
        data using "energy_min_j":(row($0)):(column("energy_max_j") - column("energy_min_j")):(0) \
          with vectors heads size screen 0.006,90 lc rgb "#222222" lw 1.5 notitle, \
-       data using "energy_median_j":(row($0)):(sprintf("%.3g J", column("energy_median_j"))) with labels left offset 0.8,0 font ",10" notitle
+       data using (m = column("energy_median_j"), b = column("energy_max_j"), b == b && b > m ? b : m):(row($0)):(sprintf("%.3g J", column("energy_median_j"))) \
+         with labels left offset 0.8,0 font ",10" notitle
   set lmargin at screen 0.66
   set rmargin at screen 0.97
   set format y ""
@@ -45,7 +46,10 @@ do for [ext in "png svg"] {
   set xlabel "samples per joule"
   plot data using (0):(row($0)):(0):"spj_median":(row($0) - half):(row($0) + half):(pal($0)) \
          with boxxyerror lc rgb variable notitle, \
-       data using "spj_median":(row($0)):(sprintf("%.3g", column("spj_median"))) with labels left offset 0.8,0 font ",10" notitle
+       data using "spj_min":(row($0)):(column("spj_max") - column("spj_min")):(0) \
+         with vectors heads size screen 0.006,90 lc rgb "#222222" lw 1.5 notitle, \
+       data using (m = column("spj_median"), b = column("spj_max"), b == b && b > m ? b : m):(row($0)):(sprintf("%.3g", column("spj_median"))) \
+         with labels left offset 0.8,0 font ",10" notitle
   unset multiplot
   set format y "%g"
   set output
