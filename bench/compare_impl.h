@@ -24,6 +24,7 @@ typedef struct cmp_kernel {
     double calls, total_ms, flops, bytes; /* rank 0, summed over rows of one name; NAN: NA */
     double peak_fraction;
     char source[16];    /* cupti | events */
+    int rows;           /* kernels.csv rows summed into this one */
 } cmp_kernel;
 
 typedef struct cmp_run {

@@ -135,7 +135,7 @@ static int load_kernels(cmp_run *run, char *err) {
         if (num(&t, r, "rank") != 0) continue; /* rank 0 speaks for the run */
         cmp_kernel *k = kernel_slot(run, kind, rpt_table_cell(&t, r, cname));
         if (!k) { rc = dmz_errorf(err, DMZ_EXIT_FAIL, "%s: out of memory", path); break; }
-        bool first = k->calls == 0 && k->total_ms == 0;
+        bool first = k->rows++ == 0;
         k->calls = first ? num(&t, r, "calls") : add_na(k->calls, num(&t, r, "calls"));
         k->total_ms = first ? num(&t, r, "total_ms") : add_na(k->total_ms, num(&t, r, "total_ms"));
         k->flops = first ? num(&t, r, "flops") : add_na(k->flops, num(&t, r, "flops"));
@@ -188,6 +188,11 @@ static bool energy_from_summary(cmp_run *run) {
     return used > 0;
 }
 
+static bool same_gpu(const rpt_table *t, size_t row, double rank, double dev) {
+    double r = num(t, row, "rank"), d = num(t, row, "device");
+    return r == rank && (d == dev || (isnan(d) && isnan(dev)));
+}
+
 /* The whole run from gpu.csv: energy_j's rise, else power_w integrated over t_s,
  * per (rank, device), divided over every measured step. */
 static int energy_from_gpu_csv(cmp_run *run, char *err) {
@@ -202,27 +207,24 @@ static int energy_from_gpu_csv(cmp_run *run, char *err) {
     run->has_gpu_csv = true;
     double total = 0, t0 = NAN, t1 = NAN;
     bool any = false;
-    for (size_t i = 0; i < t.nrows; i++) { /* rows of one (rank, device) in time order */
+    /* each (rank, device) on its own, its rows in file order (the sampler's time order) */
+    for (size_t i = 0; i < t.nrows; i++) {
         double rank = num(&t, i, "rank"), dev = num(&t, i, "device");
-        size_t j = i + 1;
-        for (; j < t.nrows && num(&t, j, "rank") == rank && (isnan(dev) || num(&t, j, "device") == dev); j++) {}
-        double e0 = num(&t, i, "energy_j"), e1 = num(&t, j - 1, "energy_j");
-        double part = (!isnan(e0) && !isnan(e1) && j - 1 > i) ? e1 - e0 : NAN;
-        if (isnan(part)) {
-            part = 0;
-            bool ok = false;
-            for (size_t k = i + 1; k < j; k++) {
-                double pa = num(&t, k - 1, "power_w"), pb = num(&t, k, "power_w");
-                double dt = num(&t, k, "t_s") - num(&t, k - 1, "t_s");
-                if (!isnan(pa) && !isnan(pb) && dt >= 0) part += 0.5 * (pa + pb) * dt, ok = true;
-            }
-            if (!ok) part = NAN;
+        bool seen = false;
+        for (size_t k = 0; k < i && !seen; k++) seen = same_gpu(&t, k, rank, dev);
+        if (seen) continue;
+        double e0 = NAN, e1 = NAN, area = 0, pa = NAN, ta = NAN;
+        bool integrated = false;
+        for (size_t k = i; k < t.nrows; k++) {
+            if (!same_gpu(&t, k, rank, dev)) continue;
+            double e = num(&t, k, "energy_j"), p = num(&t, k, "power_w"), ts = num(&t, k, "t_s");
+            if (!isnan(e)) e1 = e, e0 = isnan(e0) ? e : e0;
+            if (!isnan(p) && !isnan(pa) && !isnan(ts) && ts >= ta) area += 0.5 * (pa + p) * (ts - ta), integrated = true;
+            if (!isnan(p) && !isnan(ts)) pa = p, ta = ts;
+            if (!isnan(ts)) t0 = isnan(t0) || ts < t0 ? ts : t0, t1 = isnan(t1) || ts > t1 ? ts : t1;
         }
+        double part = (!isnan(e0) && e1 > e0) ? e1 - e0 : integrated ? area : NAN;
         if (!isnan(part)) total += part, any = true;
-        double ta = num(&t, i, "t_s"), tb = num(&t, j - 1, "t_s");
-        t0 = isnan(t0) || ta < t0 ? ta : t0;
-        t1 = isnan(t1) || tb > t1 ? tb : t1;
-        i = j - 1;
     }
     rpt_table_free(&t);
     double steps = run->r.steps > 0 ? (double)run->r.steps * (run->r.nreps > 0 ? run->r.nreps : 1) : NAN;

@@ -308,6 +308,34 @@ static void test_report_sync_ranks(void **state) {
     free(html);
 }
 
+
+/* gpu.csv with two GPUs' samples interleaved and power only: integrated per GPU */
+static void test_energy_from_power(void **state) {
+    (void)state;
+    copy_fixture("gtx1080ti");
+    char path[512], err[DMZ_ERR_LEN];
+    snprintf(path, sizeof path, "%s/gtx1080ti/gpu.csv", fs_tmpdir);
+    const char *text =
+        "rank,device,t_s,sm_clock_mhz,mem_clock_mhz,power_w,energy_j,temp_c,gpu_util_pct,mem_util_pct,"
+        "mem_used_bytes,pcie_tx_bytes_per_s,pcie_rx_bytes_per_s,throttle_reasons\n"
+        "0,0,0,NA,NA,100,NA,NA,NA,NA,NA,NA,NA,NA\n"
+        "1,0,0,NA,NA,200,NA,NA,NA,NA,NA,NA,NA,NA\n"
+        "0,0,1,NA,NA,100,NA,NA,NA,NA,NA,NA,NA,NA\n"
+        "1,0,1,NA,NA,200,NA,NA,NA,NA,NA,NA,NA,NA\n";
+    assert_true(fs_write(path, text, strlen(text)));
+    dmz_device_table t;
+    assert_int_equal(dmz_devices_load(&t, NULL, err), DMZ_OK);
+    cmp_run run;
+    snprintf(path, sizeof path, "%s/gtx1080ti", fs_tmpdir);
+    if (cmp_run_load(path, &t, &run, err)) fail_msg("%s", err);
+    /* 100 J + 200 J over 100 steps x 2 repetitions */
+    assert_true(fabs(run.energy_step_j.median - 1.5) < 1e-9);
+    assert_true(fabs(run.power_w.median - 300) < 1e-9);
+    assert_contains(run.energy_source, "gpu.csv", "energy_source");
+    cmp_run_free(&run);
+    dmz_devices_free(&t);
+}
+
 /* ------------------------------------------------------------ project */
 static void test_project_bounds(void **state) {
     (void)state;
@@ -407,6 +435,7 @@ int main(void) {
         cmocka_unit_test(test_compare_outputs),
         cmocka_unit_test(test_compare_skips),
         cmocka_unit_test(test_compare_errors),
+        cmocka_unit_test(test_energy_from_power),
         cmocka_unit_test(test_report_links_compare),
         cmocka_unit_test(test_report_sync_ranks),
         cmocka_unit_test(test_project_bounds),
