@@ -68,6 +68,26 @@ void cmp_meta_text(const cmp_run *run, const char *path, char *out, size_t len) 
 }
 
 /* ------------------------------------------------------------ device */
+/* A cross-site run whose ranks ran on different devices (meta.json
+ * mpi.ranks[i].device): all of them, and no single row of the table. */
+static bool mixed_ranks(cmp_run *run) {
+    const cJSON *ranks = meta_at(run->meta, "mpi.ranks"), *r;
+    char list[sizeof run->device] = "";
+    size_t used = 0;
+    int distinct = 0;
+    cJSON_ArrayForEach(r, ranks) {
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "device");
+        if (!cJSON_IsString(d) || !d->valuestring[0] || strstr(list, d->valuestring)) continue;
+        distinct++;
+        if (used + 4 < sizeof list)
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s%s", used ? " + " : "", d->valuestring);
+    }
+    if (distinct < 2) return false;
+    snprintf(run->device, sizeof run->device, "%s", list);
+    snprintf(run->match, sizeof run->match, "unmatched: ranks on %d different devices", distinct);
+    return true;
+}
+
 static void find_device(cmp_run *run, const dmz_device_table *table) {
     const rpt_table *s = &run->r.summary_csv;
     char text[256];
@@ -87,6 +107,7 @@ static void find_device(cmp_run *run, const dmz_device_table *table) {
         snprintf(run->match, sizeof run->match, "unmatched: a CPU (the table lists GPUs)");
         return;
     }
+    if (mixed_ranks(run)) return;
     cmp_meta_text(run, "gpus.0.name", text, sizeof text);
     snprintf(run->device, sizeof run->device, "%s", text[0] ? text : "unknown GPU (meta.json lists none)");
     char recorded[300];

@@ -306,6 +306,15 @@ static void test_report_sync_ranks(void **state) {
     /* rank 0 computes 0.75 ms a step, rank 1 0.82 ms: rank 0 is the faster one and waited */
     assert_contains(html, "Sync: the faster rank 0 (NVIDIA TITAN Xp) waited 0.085 s", "report.html");
     free(html);
+    /* compare sees both devices and no single row of the table */
+    dmz_device_table t;
+    assert_int_equal(dmz_devices_load(&t, NULL, err), DMZ_OK);
+    cmp_run run;
+    if (cmp_run_load(FIX "/sync-two-sites", &t, &run, err)) fail_msg("%s", err);
+    assert_string_equal(run.device, "NVIDIA TITAN Xp + NVIDIA GeForce GTX 1080 Ti");
+    assert_null(run.row);
+    cmp_run_free(&run);
+    dmz_devices_free(&t);
 }
 
 
