@@ -292,6 +292,15 @@ static void test_report_links_compare(void **state) {
     char sub[300];
     snprintf(sub, sizeof sub, "%s/compare-2", out);
     free(slurp(sub, "compare.csv"));
+    /* without a device table the report is still written, without the link */
+    out_dir(out, sizeof out, "report-no-table");
+    setenv("DMZBENCH_DEVICES", "/nonexistent/devices.csv", 1);
+    int rc = dmz_report(runs, 2, out, true, err);
+    unsetenv("DMZBENCH_DEVICES");
+    if (rc) fail_msg("%s", err);
+    html = slurp(out, "report.html");
+    assert_lacks(html, "compare-2/compare.html", "report.html");
+    free(html);
 }
 
 static void test_report_sync_ranks(void **state) {
