@@ -474,7 +474,8 @@ bench-kernels: deps
 FUZZ_SECONDS ?= 180
 FUZZ_CC ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
 FUZZ_BUILD := build-fuzz
-FUZZ_LIB_SRCS := $(wildcard common/*.c datasets/*.c) $(wildcard bench/report*.c) bench/results.c
+FUZZ_LIB_SRCS := $(wildcard common/*.c datasets/*.c) $(wildcard bench/report*.c) bench/results.c \
+                 $(wildcard bench/compare*.c bench/project*.c) bench/devices.c
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := $(CSTD) -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-pragmas -g -O1 -I. \
                $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null) \

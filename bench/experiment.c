@@ -20,6 +20,7 @@
 #include "net/wanem/wanem.h"
 #include "progress.h"
 #include "ranks.h"
+#include "rank_devices.h"
 #include "report.h"
 #include "results.h"
 #include "train.h"
@@ -492,6 +493,8 @@ static int prepare(run_state *st, const dmz_backend *be, int argc, char **argv, 
     dmz_guardian_phase(&st->guardian, "the data load");
     if (!rc) rc = load_data(st, err);
     if (!rc && st->cross) rc = c->barrier(c, "the data load", NULL, err);
+    if (!rc && st->cross) /* each rank's device into meta.json: bench/rank_devices.c */
+        rc = dmz_ranks_add_devices(c, cfg->backend, st->root ? cJSON_GetObjectItem(st->meta, "mpi") : NULL, err);
     st->grad_comm = c;
     if (!rc && is_mode(cfg, "sync") && strcmp(be->name, "cpu") != 0 && dmz_comm_nccl_built(NULL, 0))
         rc = dmz_comm_nccl(c, &st->grad_comm, err); /* picks this rank's GPU before the model is made */

@@ -8,6 +8,7 @@
 #include "bench.h"
 #include "common/dmz.h"
 #include "datasets/fetch.h"
+#include "compare.h"
 #include "report.h"
 
 static void usage(FILE *f) {
@@ -19,6 +20,9 @@ static void usage(FILE *f) {
           "          [--bind none|auto|CPULIST] [--sample-ms 100] [--papi-events LIST]\n"
           "          (dmzbench train --help for all options)\n"
           "  report  RUNDIR... [--out DIR]\n"
+          "  compare RUNDIR_A RUNDIR_B [--out DIR]   two runs side by side (devices, kernels, energy)\n"
+          "  project RUNDIR --device NAME [--from NAME] [--out DIR] [--launch-us U] [--efficiency E]\n"
+          "          roofline PROJECTION onto a device of bench/devices.csv\n"
           "  info    [--json] devices, counters, topology, data sets\n"
           "  probe   under mpirun: latency and bandwidth between every pair of ranks, by message size\n"
           "  k8s     --nodes A,B [--mode async-ps|sync] [--image IMG]: a Kubeflow MPIJob manifest\n"
@@ -85,6 +89,8 @@ int main(int argc, char **argv) {
     if (strcmp(cmd, "train") == 0) return train_cmd(argc - 1, argv + 1, argc, argv);
     if (strcmp(cmd, "fetch") == 0) return fetch_main(argc - 1, argv + 1);
     if (strcmp(cmd, "report") == 0) return dmz_report_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "compare") == 0) return dmz_compare_main(argc - 1, argv + 1);
+    if (strcmp(cmd, "project") == 0) return dmz_project_main(argc - 1, argv + 1);
     if (strcmp(cmd, "info") == 0) return dmz_info_main(argc - 1, argv + 1);
     if (strcmp(cmd, "probe") == 0) return dmz_probe_main(argc - 1, argv + 1);
     if (strcmp(cmd, "k8s") == 0) return dmz_k8s_main(argc - 1, argv + 1);

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "bench/devices.h"
 #include "common/dmz.h"
 #include "counters/counters.h"
 #ifdef DMZ_HAVE_CUDA
@@ -222,6 +223,7 @@ cJSON *dmz_meta_begin(const dmz_train_config *cfg, int argc, char **argv, const 
 #endif
     cJSON_AddItemToObject(m, "host", dmz_meta_host());
     cJSON_AddItemToObject(m, "gpus", dmz_meta_gpus());
+    cJSON_AddItemToObject(m, "device_match", dmz_devices_meta_match(cJSON_GetObjectItem(m, "gpus")));
     cJSON_AddItemToObject(m, "topology", dmz_topology_json());
     cJSON_AddItemToObject(m, "counters", unavailable("not started (the run ended before its counters began)"));
     cJSON *mpi = cJSON_AddObjectToObject(m, "mpi");

@@ -3,6 +3,7 @@
 #include "bench/report.h"
 
 #include "bench/report_impl.h"
+#include "bench/compare_impl.h"
 #include "bench/results.h"
 
 #include <errno.h>
@@ -242,10 +243,13 @@ static int report_many(rpt_ctx *ctx, const rpt_run *runs, int n_runs, const char
         keep_first(&first, err, rpt_write_compare_data(runs, n_runs, &ctx->paper, out_dir, why),
                    why) == DMZ_OK) {
         keep_first(&first, err, rpt_draw(ctx, &fig, out_dir, out_dir, why), why);
+        keep_first(&first, err, cmp_report_links(runs, n_runs, out_dir, ctx->quiet, &ctx->extra_html, why), why);
         keep_first(&first, err, rpt_html_compare(ctx, pages, n_runs, &fig, out_dir, why), why);
         if (!ctx->quiet) print_outputs(out_dir, &fig, 1);
     }
     free(pages);
+    free(ctx->extra_html);
+    ctx->extra_html = NULL;
     return first;
 }
 

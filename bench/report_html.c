@@ -1,6 +1,7 @@
 /* bench/report_html.c — report.html: one self-contained page (inline CSS, no
  * scripts, no external assets) for a run, and one comparing several runs. */
 #include "bench/report_impl.h"
+#include "bench/compare_impl.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -262,6 +263,7 @@ static void straggler_text(FILE *f, const rpt_run *run) {
 static void cross_site_text(FILE *f, const rpt_run *run) {
     if (run->ranks < 2) return;
     fputs("<h2>Cross-site</h2>\n", f);
+    rpt_ranks_html(f, run); /* each rank's device, speed and wait: bench/report_ranks.c */
     straggler_text(f, run);
     char path[RPT_PATH_LEN + 16], err[DMZ_ERR_LEN];
     snprintf(path, sizeof path, "%s/probe.csv", run->dir);
@@ -391,6 +393,7 @@ int rpt_html_compare(const rpt_ctx *ctx, const rpt_subpage *pages, int n_runs,
     paper_text(f, &ctx->paper);
     fputs("<h2>Figure</h2>\n", f);
     figures(f, ctx, fig, 1);
+    if (ctx->extra_html) fputs(ctx->extra_html, f);
     fputs("<h2>Files</h2>\n<ul>\n", f);
     link_to(f, out_dir, out_dir, "fig-compare.csv");
     fputs("</ul>\n", f);

@@ -121,6 +121,7 @@ typedef struct rpt_ctx {
     bool quiet;
     bool brief;             /* print each run's page, not its figures */
     bool no_gnuplot;        /* posix_spawnp said ENOENT once: skip the rest */
+    char *extra_html;       /* several runs: a section for the page (compare links), malloc'd */
 } rpt_ctx;
 
 #define RPT_NO_GNUPLOT_NOTE "figures skipped: gnuplot not found (apt-get install gnuplot-nox)"
