@@ -61,7 +61,10 @@ cores=$(nproc)
 core() { echo $(( $1 % cores )); }
 # the server: its own core when there is one beyond the two workers
 server_core=$(( cores >= 3 ? 2 : cores - 1 ))
-MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl tcp,self ${WAN_MPI_X:-})
+# over plain loopback, loopback only: another interface of this machine must not take part
+loopback_only=(--mca btl_tcp_if_include lo --mca oob_tcp_if_include lo)
+if [ -n "${WAN_MPI_X:-}" ]; then loopback_only=(); fi
+MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl tcp,self "${loopback_only[@]}" ${WAN_MPI_X:-})
 # one MPMD block per rank: its site name and its core (and, across emulated sites,
 # its namespace: site-b in the second site, the server and site-a in the first)
 rank() { # rank SITE CORE -> "-np 1 [ip netns exec NS] env DMZBENCH_SITE=SITE taskset -c CORE BIN train"

@@ -499,6 +499,11 @@ static int group_setup(void **state) {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    /* every rank is on this machine: loopback only, so that no other interface
+     * (a CI machine's unroutable eth0, a WAN test's bridge coming and going)
+     * takes part in a connection */
+    setenv("OMPI_MCA_btl_tcp_if_include", "lo", 1);
+    setenv("OMPI_MCA_oob_tcp_if_include", "lo", 1);
     /* Under AddressSanitizer the ranks keep its memory checks but not the leak
      * check at exit: Open MPI's plugins and libraries (no frame pointers) leave
      * allocations LeakSanitizer cannot attribute. Every single-process test
