@@ -28,52 +28,7 @@
 #include "kernels/cuda/cuda_backend.h"
 #include "kernels/model.h"
 
-#ifdef DMZ_TEST_CUDA_GPU
-#define DEV (&dmz_backend_cuda)
-#define DEV_NAME "cuda"
-static int dev_available(char *reason, size_t len) { return dmz_cuda_available(reason, len); }
-#else
-#define DEV (&dmz_backend_cuda_emu)
-#define DEV_NAME "cuda-emu"
-static int dev_available(char *reason, size_t len) { return dmz_cuda_emu_available(reason, len); }
-#endif
-#define CPU (&dmz_backend_cpu)
-
-static void require_device(void) {
-    static int known = 0, ok = 0;
-    if (!known) {
-        char reason[512] = "";
-        ok = dev_available(reason, sizeof reason);
-        if (!ok) fprintf(stderr, "%s backend: no CUDA device (%s): skipping\n", DEV_NAME, reason);
-        known = 1;
-    }
-    if (!ok) skip();
-}
-
-static size_t mismatches(const char *what, const float *got, const float *want, size_t n, double atol, double rtol) {
-    size_t bad = 0;
-    for (size_t i = 0; i < n; i++) {
-        double g = got[i], w = want[i];
-        int ok = (isnan(g) && isnan(w)) || fabs(g - w) <= atol + rtol * fabs(w);
-        if (!ok && bad++ < 5) fprintf(stderr, "  %s[%zu]: %s %.9g, cpu %.9g\n", what, i, DEV_NAME, g, w);
-    }
-    if (bad) fprintf(stderr, "  %s: %zu of %zu differ\n", what, bad, n);
-    return bad;
-}
-
-static void *dev_from(const void *host, size_t bytes) {
-    void *d = DEV->alloc(bytes);
-    assert_non_null(d);
-    DEV->upload(d, host, bytes);
-    return d;
-}
-
-static float *host_floats(const float *d, size_t n) {
-    float *h = malloc(n * sizeof(float));
-    assert_non_null(h);
-    DEV->download(h, d, n * sizeof(float));
-    return h;
-}
+#include "tests/cuda_device.h"
 
 /* ---------------------------------------------------------------- the ops */
 /* gather_batch: the batch at cursor + offset of the order, as the host gathers and converts it. */
@@ -89,12 +44,12 @@ static void test_gather_batch(void **state) {
     for (int i = 0; i < COUNT; i++) labels[i] = (uint8_t)dmz_rng_below(&rng, 47), order[i] = (uint32_t)i;
     dmz_rng_shuffle(&rng, order, COUNT);
     dmz_step_state st = {5, 11};
-    void *d_img = dev_from(images, sizeof images), *d_lab = dev_from(labels, sizeof labels);
-    void *d_ord = dev_from(order, sizeof order), *d_st = dev_from(&st, sizeof st);
+    void *d_img = dev_copy(images, sizeof images), *d_lab = dev_copy(labels, sizeof labels);
+    void *d_ord = dev_copy(order, sizeof order), *d_st = dev_copy(&st, sizeof st);
     float *d_in = DEV->alloc(N * PIX * sizeof(float));
     int32_t *d_y = DEV->alloc(N * sizeof(int32_t));
     DEV->gather_batch(d_in, d_y, d_img, d_lab, d_ord, d_st, OFFSET, N, PIX, 1.0f / 255.0f);
-    float *got = host_floats(d_in, N * PIX), want[N * PIX];
+    float *got = host_from_dev(d_in, N * PIX), want[N * PIX];
     int32_t y[N];
     DEV->download(y, d_y, sizeof y);
     uint8_t pix[N * PIX];
@@ -125,12 +80,12 @@ static void check_loss_head(int B, int V) {
     CPU->reduce_sum(&want_loss, losses, (size_t)B);
     enum { LOG = 4 };
     dmz_step_state st = {6, 40};
-    float *d_z = dev_from(z, (size_t)B * V * sizeof(float)), *d_dz = DEV->alloc((size_t)B * V * sizeof(float));
-    int32_t *d_y = dev_from(y, (size_t)B * sizeof(int32_t));
+    float *d_z = dev_copy(z, (size_t)B * V * sizeof(float)), *d_dz = DEV->alloc((size_t)B * V * sizeof(float));
+    int32_t *d_y = dev_copy(y, (size_t)B * sizeof(int32_t));
     float *d_log = DEV->alloc(LOG * sizeof(float));
-    dmz_step_state *d_st = dev_from(&st, sizeof st);
+    dmz_step_state *d_st = dev_copy(&st, sizeof st);
     DEV->softmax_xent_train(d_dz, d_log, LOG, d_z, d_y, d_st, 13, B, V);
-    float *got = host_floats(d_dz, (size_t)B * V), log_[LOG];
+    float *got = host_from_dev(d_dz, (size_t)B * V), log_[LOG];
     DEV->download(log_, d_log, sizeof log_);
     DEV->download(&st, d_st, sizeof st);
     assert_int_equal(mismatches("loss head dlogits", got, dz, (size_t)B * V, 1e-6, 1e-5), 0);
@@ -158,18 +113,18 @@ static void test_adam_update_step(void **state) {
     dmz_rng_seed(&rng, 9);
     float p[N], g[N], m[N] = {0}, v[N] = {0};
     for (int i = 0; i < N; i++) p[i] = (float)dmz_rng_uniform(&rng), g[i] = (float)(dmz_rng_uniform(&rng) - 0.5);
-    float *dp = dev_from(p, sizeof p), *dg = dev_from(g, sizeof g), *dm = dev_from(m, sizeof m), *dv = dev_from(v, sizeof v);
+    float *dp = dev_copy(p, sizeof p), *dg = dev_copy(g, sizeof g), *dm = dev_copy(m, sizeof m), *dv = dev_copy(v, sizeof v);
     dmz_adam_params hp = {.lr = 0.01f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .t = 0};
     for (int t = 1; t <= 3; t++) {
         dmz_step_state st = {t, 0};
-        dmz_step_state *dst = dev_from(&st, sizeof st);
+        dmz_step_state *dst = dev_copy(&st, sizeof st);
         hp.t = t;
         CPU->adam_update(p, g, m, v, N, hp);
         hp.t = 999; /* ignored */
         DEV->adam_update_step(dp, dg, dm, dv, N, hp, dst);
         DEV->free(dst);
     }
-    float *gp = host_floats(dp, N);
+    float *gp = host_from_dev(dp, N);
     assert_int_equal(mismatches("adam_update_step params", gp, p, N, 1e-7, 1e-6), 0);
     free(gp);
     DEV->free(dp), DEV->free(dg), DEV->free(dm), DEV->free(dv);
@@ -188,16 +143,16 @@ static void check_dense_relu(int B, int C, int OC) {
     for (int i = 0; i < OC; i++) b[i] = (float)(dmz_rng_uniform(&rng) - 0.5);
     CPU->dense_forward(want, x, w, b, B, C, OC);
     CPU->relu_forward(want, want, no);
-    float *dx = dev_from(x, ni * sizeof(float)), *dw = dev_from(w, nw * sizeof(float)), *db = dev_from(b, OC * sizeof(float));
+    float *dx = dev_copy(x, ni * sizeof(float)), *dw = dev_copy(w, nw * sizeof(float)), *db = dev_copy(b, OC * sizeof(float));
     float *dout = DEV->alloc(no * sizeof(float));
     DEV->dense_forward_relu(dout, dx, dw, db, B, C, OC);
-    float *got = host_floats(dout, no);
+    float *got = host_from_dev(dout, no);
     char what[64];
     snprintf(what, sizeof what, "dense_forward_relu %dx%dx%d", B, C, OC);
     assert_int_equal(mismatches(what, got, want, no, 1e-5, 1e-4), 0);
     /* twice: the split-K counters were left at zero for the next product */
     DEV->dense_forward_relu(dout, dx, dw, db, B, C, OC);
-    float *again = host_floats(dout, no);
+    float *again = host_from_dev(dout, no);
     assert_int_equal(memcmp(again, got, no * sizeof(float)), 0);
     free(x), free(w), free(b), free(want), free(got), free(again);
     DEV->free(dx), DEV->free(dw), DEV->free(db), DEV->free(dout);
@@ -485,7 +440,7 @@ static void test_two_contexts_two_threads(void **state) {
     for (int i = 0; i < SUM_N; i++) a[i] = (float)dmz_rng_uniform(&rng), b[i] = -3.0f * (float)dmz_rng_uniform(&rng);
     sum_job jobs[2] = {{a, 0, 0}, {b, 0, 0}};
     for (int k = 0; k < 2; k++) { /* each sum alone first */
-        float *d_in = dev_from(jobs[k].in, SUM_N * sizeof(float)), *d_out = DEV->alloc(sizeof(float));
+        float *d_in = dev_copy(jobs[k].in, SUM_N * sizeof(float)), *d_out = DEV->alloc(sizeof(float));
         DEV->reduce_sum(d_out, d_in, SUM_N);
         DEV->download(&jobs[k].want, d_out, sizeof(float));
         DEV->free(d_in), DEV->free(d_out);
