@@ -23,6 +23,8 @@
 
 #ifdef DMZ_HAVE_CUDA
 #include <cuda_runtime_api.h>
+
+#include "kernels/cuda/cuda_backend.h"
 #endif
 #ifdef DMZ_HAVE_CUPTI
 #include <cupti.h>
@@ -69,7 +71,21 @@ static void give_event(cudaEvent_t e) {
     spare[n_spare++] = e;
 }
 
+/* The stream the op's kernels go to (a non-blocking one: an event on the
+ * legacy stream would not order with them), or NULL while it is being captured
+ * into a graph (--graph: an event there would become a node of the graph). */
+static cudaStream_t op_stream(bool *ok) {
+    cudaStream_t s = (cudaStream_t)dmz_cuda_current_stream();
+    enum cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    *ok = cudaStreamIsCapturing(s, &capturing) == cudaSuccess && capturing == cudaStreamCaptureStatusNone;
+    if (!*ok) cudaGetLastError();
+    return s;
+}
+
 static void events_begin(int op) {
+    bool ok;
+    cudaStream_t s = op_stream(&ok);
+    if (!ok) return;
     if (n_pend == cap_pend) {
         size_t cap = cap_pend ? 2 * cap_pend : 256;
         pending *g = realloc(pend, cap * sizeof *g);
@@ -78,15 +94,18 @@ static void events_begin(int op) {
     }
     pending *p = &pend[n_pend];
     p->op = op, p->a = take_event(), p->b = NULL;
-    if (p->a && cudaEventRecord(p->a, 0) == cudaSuccess) n_pend++;
+    if (p->a && cudaEventRecord(p->a, s) == cudaSuccess) n_pend++;
     else give_event(p->a), cudaGetLastError();
 }
 
 static void events_end(int op) {
     if (n_pend == 0 || pend[n_pend - 1].op != op || pend[n_pend - 1].b) return;
     pending *p = &pend[n_pend - 1];
+    bool ok;
+    cudaStream_t s = op_stream(&ok);
+    if (!ok) return;
     p->b = take_event();
-    if (!p->b || cudaEventRecord(p->b, 0) != cudaSuccess) cudaGetLastError();
+    if (!p->b || cudaEventRecord(p->b, s) != cudaSuccess) cudaGetLastError();
 }
 
 static void events_resolve(void) {

@@ -231,6 +231,8 @@ extern "C" const dmz_backend dmz_backend_cuda = {
 #ifndef DMZ_CUDA_EMU
 /* Provenance for meta.json. Clocks, power and temperature come from NVML
  * (not built yet): cudaDeviceProp lost its clock fields in CUDA 13. */
+extern "C" void *dmz_cuda_current_stream(void) { return (void *)DMZ_CUDA_NS::current_stream(); }
+
 extern "C" int dmz_cuda_device_count(void) {
     int count = 0;
     if (cudaGetDeviceCount(&count) != cudaSuccess) {

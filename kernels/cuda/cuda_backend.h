@@ -34,6 +34,9 @@ typedef struct dmz_gpu_info {
     int runtime_version, driver_version; /* e.g. 12040 = 12.4 */
 } dmz_gpu_info;
 int dmz_cuda_device_count(void);
+/* The cudaStream_t the calling thread's cuda ops go to (its model's context),
+ * for timing events that must land between those ops. */
+void *dmz_cuda_current_stream(void);
 /* 1 and *g filled, or 0 with the reason. */
 int dmz_cuda_gpu_info(int device, dmz_gpu_info *g, char *reason, size_t len);
 
