@@ -378,7 +378,7 @@ test-san: deps
 # (tests/test_race); every real kernel (tests/test_cuda_ops) must report
 # nothing, under the default schedule, a seeded one, and the Pascal warp rules.
 # OpenMP runs one thread: libgomp is not instrumented.
-RACE_TESTS := build-race/tests/test_cuda_ops build-race/tests/test_race
+RACE_TESTS := build-race/tests/test_cuda_ops build-race/tests/test_cuda_step build-race/tests/test_race
 RACE_SEED ?= 7
 test-race: deps
 	@$(MAKE) --no-print-directory RACE=1 NO_CUDA=1 config $(RACE_TESTS)
