@@ -9,6 +9,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "kernels/backend.h"
 #include "kernels/cuda/cuda_backend.h"
@@ -70,6 +72,32 @@ static inline int mismatches(const char *what, const float *got, const float *wa
     }
     if (bad) fprintf(stderr, "  %s: %d of %zu mismatched (largest |diff| %.3g)\n", what, bad, n, worst);
     return bad;
+}
+
+/* Runs fn in a child process (a hang ends as SIGALRM after 20 s) and returns
+ * its wait status, with what it wrote to stderr in buf (NUL-terminated). */
+static inline int run_in_child(void (*fn)(void), char *buf, size_t size) {
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        close(fds[0]);
+        alarm(20);
+        fn();
+        _exit(0);
+    }
+    close(fds[1]);
+    size_t len = 0;
+    ssize_t r;
+    while ((r = read(fds[0], buf + len, size - 1 - len)) > 0) len += (size_t)r;
+    buf[len] = 0;
+    close(fds[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
 }
 
 #endif

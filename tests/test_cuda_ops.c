@@ -812,27 +812,8 @@ static int says_one_of(const char *text, const char *expect) {
 /* Runs fn in a child; it must abort and say `expect` (or one of its
  * '|'-separated alternatives: what is seen first depends on DMZ_EMU_SEED) on stderr. */
 static void expect_abort(void (*fn)(void), const char *expect) {
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        dup2(fds[1], 2);
-        close(fds[0]);
-        alarm(20); /* a hang would end as SIGALRM, not SIGABRT */
-        fn();
-        _exit(0);
-    }
-    close(fds[1]);
     char buf[4096];
-    size_t len = 0;
-    ssize_t r;
-    while ((r = read(fds[0], buf + len, sizeof buf - 1 - len)) > 0) len += (size_t)r;
-    buf[len] = 0;
-    close(fds[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int status = run_in_child(fn, buf, sizeof buf); /* a hang would end as SIGALRM, not SIGABRT */
     if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT || !says_one_of(buf, expect))
         fprintf(stderr, "  child status 0x%x, stderr:\n%s\n", status, buf);
     assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
