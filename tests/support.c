@@ -1,6 +1,7 @@
 /* tests/support.c — see support.h. */
 #include "tests/support.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <nettle/md5.h>
 #include <nettle/sha2.h>
@@ -117,4 +118,18 @@ int fs_group_remove_tmpdir(void **state) {
     (void)state;
     fs_rm_rf(fs_tmpdir);
     return 0;
+}
+
+int fs_find_run_dir(const char *root, char *out, size_t len) {
+    DIR *d = opendir(root);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || strcmp(e->d_name, "index.csv") == 0) continue;
+        snprintf(out, len, "%s/%s", root, e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
 }

@@ -13,6 +13,9 @@ bool fs_exists(const char *path);
 unsigned char *fs_slurp(const char *path, size_t *len);      /* malloc'd, NUL-terminated, read to EOF; NULL if absent; len may be NULL */
 bool fs_file_is(const char *path, const void *data, size_t len);
 bool fs_write(const char *path, const void *data, size_t len);
+/* Counts the run directories under a results root (every entry but index.csv
+ * and dot files); the last one found goes to out. */
+int fs_find_run_dir(const char *root, char *out, size_t len);
 void fs_rm_rf(const char *path);
 
 /* A cmocka group's scratch directory: fs_tmpdir is made by fs_group_make_tmpdir

@@ -488,20 +488,6 @@ static void test_info_with_and_without(void **state) {
     assert_int_equal(run("", "info --bogus", NULL), DMZ_EXIT_USAGE);
 }
 
-static int find_run_dir(const char *root, char *out, size_t len) {
-    DIR *d = opendir(root);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || strcmp(e->d_name, "index.csv") == 0) continue;
-        snprintf(out, len, "%s/%s", root, e->d_name);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static char *read_in(const char *dir, const char *file) {
     char path[8400];
     snprintf(path, sizeof path, "%s/%s", dir, file);
@@ -532,12 +518,12 @@ static void test_bind_cli(void **state) {
     char *err = (char *)fs_slurp("/tmp/dmz_test_counters.err", NULL);
     assert_non_null(strstr(err, "'0-x'"));
     free(err);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 0); /* nothing written */
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 0); /* nothing written */
     assert_int_equal(run("", "probe --bind 2,,3", NULL), DMZ_EXIT_USAGE);
     snprintf(args, sizeof args, "train --data synthetic --steps 20 --repeat 1 --warmup 1 --bind auto --quiet "
                                 "--no-plots --out %s", root);
     assert_int_equal(run("-u DMZBENCH_NVML_LIB", args, NULL), 0);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     char *meta_text = read_in(dir, "meta.json");
     cJSON *meta = cJSON_Parse(meta_text);
     cJSON *r0 = cJSON_GetArrayItem(cJSON_GetObjectItem(cJSON_GetObjectItem(meta, "counters"), "ranks"), 0);
@@ -573,7 +559,7 @@ static void test_train_with_fake_nvml(void **state) {
     snprintf(args, sizeof args, "train --data synthetic --steps 60 --repeat 2 --warmup 1 --sample-ms 10 --quiet "
                                 "--no-plots --out %s", root);
     assert_int_equal(run(env, args, NULL), 0);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     char *gpu = read_in(dir, "gpu.csv"), *summary = read_in(dir, "summary.csv"), *meta_text = read_in(dir, "meta.json");
     int rows = 0;
     for (char *p = gpu; *p; p++) rows += *p == '\n';
@@ -642,7 +628,7 @@ static void test_train_with_fake_papi(void **state) {
     use_nvml("/nonexistent/libnvidia-ml.so.1", NULL);
     assert_int_equal(dmz_train_main(&cfg, 2, argv), 0);
     dmz_papi_set_api(NULL);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     char *summary = read_in(dir, "summary.csv"), *papi = read_in(dir, "papi.csv");
     char cell[256];
     csv_cell(summary, 1, "ipc", cell, sizeof cell); /* instructions 2000 per read, cycles 1000 */

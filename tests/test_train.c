@@ -107,21 +107,6 @@ static int run_dmzbench(const char *args) {
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* The single run directory under root (skips index.csv and dot files). */
-static int find_run_dir(const char *root, char *out, size_t len) {
-    DIR *d = opendir(root);
-    if (!d) return 0;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.' || strcmp(e->d_name, "index.csv") == 0) continue;
-        snprintf(out, len, "%s/%s", root, e->d_name);
-        n++;
-    }
-    closedir(d);
-    return n;
-}
-
 static char *read_quiet(const char *root, const char *dir, const char *file) {
     char path[8400];
     snprintf(path, sizeof path, "%s/%s/%s", root, dir, file);
@@ -156,7 +141,7 @@ static void test_result_directory_is_complete(void **state) {
              "--out %s",
              root);
     assert_int_equal(run_dmzbench(args), 0);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     static const char *const summary_cols[] = {
         "run", "rep", "rank", "site", "model", "backend", "mode", "ranks", "steps", "batch", "warmup_s",
         "wall_s", "samples_per_s", "data_s", "fwd_s", "bwd_s", "comm_s", "update_s", "final_loss",
@@ -215,7 +200,7 @@ static void test_failed_run_says_why(void **state) {
     assert_non_null(mkdtemp(root));
     snprintf(args, sizeof args, "train --data /nonexistent/emnist-balanced-train.csv --out %s --no-plots", root);
     assert_int_equal(run_dmzbench(args), 2);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     char *status = read_in(dir, "status");
     assert_non_null(status);
     assert_non_null(strstr(status, "status: failed"));
@@ -231,7 +216,7 @@ static void test_failed_run_says_why(void **state) {
     assert_int_equal(run_dmzbench("train --steps 5 --out /dev/null"), 2);
     snprintf(args, sizeof args, "train --steps 5 --name a/b --out %s", root);
     assert_int_equal(run_dmzbench(args), 2);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     fs_rm_rf(root);
 }
 
@@ -297,7 +282,7 @@ static void interrupt_case(interrupt_spec sp) {
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 1);
     assert_true(took < 1.0);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     char *status = read_in(dir, "status");
     assert_non_null(status);
     assert_non_null(strstr(status, "status: failed"));
@@ -322,7 +307,7 @@ static void test_names_with_commas_and_quotes(void **state) {
     int rc = run_dmzbench(args);
     unsetenv("DMZBENCH_SITE");
     assert_int_equal(rc, 0);
-    assert_int_equal(find_run_dir(root, dir, sizeof dir), 1);
+    assert_int_equal(fs_find_run_dir(root, dir, sizeof dir), 1);
     char *summary = read_in(dir, "summary.csv");
     assert_non_null(strstr(summary, "\"site, \"\"a\"\"\"")); /* the site, quoted, its quotes doubled */
     assert_non_null(strstr(summary, "\"\"quoted\"\""));      /* the run name's quotes doubled */
