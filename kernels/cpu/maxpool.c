@@ -64,7 +64,9 @@ void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, i
             for (int xo = 0; xo < FW; xo++) {
                 float a = r0[2 * xo], b = r0[2 * xo + 1], c = r1[2 * xo], d = r1[2 * xo + 1];
                 float m = max4(a, b, c, d), gv = g[(size_t)y * OW + xo];
-                int ta = a == m, tb = !ta && b == m, tc = !ta && !tb && c == m, td = !ta && !tb && !tc;
+                /* bitwise, not &&: no branches, so gcc vectorises the loop */
+                int ea = a == m, eb = b == m, ec = c == m;
+                int ta = ea, tb = eb & !ea, tc = ec & !(ea | eb), td = !(ea | eb | ec);
                 d0[2 * xo] = ta ? gv : 0.0f;
                 d0[2 * xo + 1] = tb ? gv : 0.0f;
                 d1[2 * xo] = tc ? gv : 0.0f;

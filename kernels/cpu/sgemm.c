@@ -6,9 +6,10 @@
  *       for ic in M by MC:     A block (MC x KC, packed into MR-tall strips) in L2
  *         for each MR x NR tile of the block: the micro-kernel (accumulators in registers)
  *
- * The micro-kernel is written with GCC vector types (8 floats, one AVX
- * register; 4 floats and 6 x 8 tiles without AVX, PORTABLE=1) so that gcc emits packed
- * multiply-adds: 6 x 16 accumulators = 12 ymm registers, 2 loads of B and 6
+ * The micro-kernel is written with GCC vector types (16 floats, one AVX-512
+ * register, where the host has it; 8 floats with AVX; 4 floats and 6 x 8 tiles
+ * without AVX, PORTABLE=1) so that gcc emits packed
+ * multiply-adds: 6 x 2 vector accumulators = 12 registers, 2 loads of B and 6
  * broadcasts of A per step of k. This file is compiled with -ffp-contract=fast
  * (Makefile), so on an FMA machine each step is a fused multiply-add.
  *
@@ -18,7 +19,8 @@
  * Determinism: threads split the tiles of C (each tile belongs to one thread),
  * never the reduction dimension. Every element is summed over k in the same
  * order (KC blocks in turn, k in turn within a block) whatever the thread
- * count, so results are bit-identical across thread counts. */
+ * count (and whatever the vector width: each element is its own lane), so
+ * results are bit-identical across thread counts and ISAs with FMA. */
 #include "cpu_ops.h"
 
 #include <omp.h>
@@ -26,7 +28,9 @@
 #include <string.h>
 
 #define MR 6
-#ifdef __AVX__
+#if defined(__AVX512F__)
+#define VW 16 /* floats per vector register: AVX-512 zmm, 6 x 32 tiles */
+#elif defined(__AVX__)
 #define VW 8 /* floats per vector register: AVX ymm */
 #else
 #define VW 4 /* SSE xmm (PORTABLE=1): 6 x 8 tiles, 12 accumulators still fit 16 registers */
