@@ -9,8 +9,6 @@
 
 #include <omp.h>
 
-#define STRIP 16 /* the SGEMM's register strip: bands start on one */
-
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work) {
     int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), P = OH * OW, CKK = s.C * s.K * s.K;
@@ -18,8 +16,8 @@ void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, cons
     float *cols = work + cpu_conv2d_packed_w_floats(s);
 #pragma omp parallel num_threads(cpu_conv2d_threads(s))
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads(), strips = (CKK + STRIP - 1) / STRIP;
-        int r0 = strips * t / nt * STRIP, r1 = strips * (t + 1) / nt * STRIP;
+        int t = omp_get_thread_num(), nt = omp_get_num_threads(), strip = cpu_sgemm_strip_cols();
+        int strips = (CKK + strip - 1) / strip, r0 = strips * t / nt * strip, r1 = strips * (t + 1) / nt * strip;
         if (r1 > CKK) r1 = CKK;
         float *col = cols + (size_t)t * col_n; /* rows [r0, r1) of col fit in a slot */
         for (int b = 0; r0 < r1 && b < s.B; b++) {

@@ -41,14 +41,14 @@
 #define NC 2048
 #define PACK_FLOATS ((size_t)MC * KC + (size_t)KC * NC + (size_t)MC / MR * KC) /* A, B, A's k lists */
 
-typedef float v8 __attribute__((vector_size(VW * sizeof(float))));
+typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 
-/* Unaligned 8-float load and store. Macros, not functions: a function taking or
+/* Unaligned one-vector load and store. Macros, not functions: a function taking or
  * returning a 32-byte vector has no ABI without AVX (gcc -Wpsabi, PORTABLE=1). */
-#define load8(p) ({ v8 v_; memcpy(&v_, (p), sizeof v_); v_; })
-#define store8(p, v)                      \
+#define loadv(p) ({ vf v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define storev(p, v)                      \
     do {                                  \
-        v8 s_ = (v);                      \
+        vf s_ = (v);                      \
         memcpy((p), &s_, sizeof s_);      \
     } while (0)
 
@@ -58,7 +58,7 @@ typedef float v8 __attribute__((vector_size(VW * sizeof(float))));
  * every row of the strip) and B's rows are picked by index. */
 #define MK_STEP(brow)                                        \
     do {                                                     \
-        v8 b0 = load8(brow), b1 = load8((brow) + VW);        \
+        vf b0 = loadv(brow), b1 = loadv((brow) + VW);        \
         float a;                                             \
         a = ap[0], c0a += a * b0, c0b += a * b1;             \
         a = ap[1], c1a += a * b0, c1b += a * b1;             \
@@ -71,24 +71,24 @@ typedef float v8 __attribute__((vector_size(VW * sizeof(float))));
 
 static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, const int *restrict kidx,
                          float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
-    v8 c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
-    v8 c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
+    vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
+    vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
     bp = __builtin_assume_aligned(bp, VW * sizeof(float));
     if (kidx) {
         for (int t = 0; t < kc; t++) MK_STEP(bp + kidx[t] * NR);
     } else {
         for (int k = 0; k < kc; k++, bp += NR) MK_STEP(bp);
     }
-    v8 r[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
+    vf r[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
     if (mr == MR && nr == NR) {
         for (int i = 0; i < MR; i++) {
             float *ci = c + i * ldc;
             if (acc) {
-                store8(ci, load8(ci) + r[i][0]);
-                store8(ci + VW, load8(ci + VW) + r[i][1]);
+                storev(ci, loadv(ci) + r[i][0]);
+                storev(ci + VW, loadv(ci + VW) + r[i][1]);
             } else {
-                store8(ci, r[i][0]);
-                store8(ci + VW, r[i][1]);
+                storev(ci, r[i][0]);
+                storev(ci + VW, r[i][1]);
             }
         }
         return;
@@ -163,8 +163,8 @@ static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, f
         if (cols == NR) {
             for (int k = 0; k < kc; k++) {
                 const float *row = src + k * g->b_rs;
-                store8(bp + k * NR, load8(row));
-                store8(bp + k * NR + VW, load8(row + VW));
+                storev(bp + k * NR, loadv(row));
+                storev(bp + k * NR + VW, loadv(row + VW));
             }
             return;
         }
@@ -239,6 +239,8 @@ static void gemm_part(const gemm_args *g, int part, int parts) {
     if (along_n) gemm_block(g, 0, g->M, lo, hi, cpu_sgemm_pack_buffer());
     else gemm_block(g, lo, hi, 0, g->N, cpu_sgemm_pack_buffer());
 }
+
+int cpu_sgemm_strip_cols(void) { return NR; }
 
 size_t cpu_sgemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)K; }
 
