@@ -9,7 +9,9 @@
 void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work) {
     int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), P = OH * OW, CKK = s.C * s.K * s.K;
     size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * P, col_n = (size_t)CKK * P;
-    float *packed_wt = work, *cols = work + cpu_conv2d_packed_w_floats(s);
+    cpu_conv_work ws = cpu_conv2d_work(s, work);
+    float *packed_wt = ws.packed_w, *cols = ws.scratch;
+    col_n = (col_n + 15) / 16 * 16;
 #pragma omp parallel num_threads(cpu_conv2d_threads(s))
     {
         float *col = cols + (size_t)omp_get_thread_num() * col_n; /* this thread's slot */

@@ -1,48 +1,75 @@
-/* Convolution backward-filter on the cpu: dw [OC][C*K*K] = sum over samples,
- * in batch order, of dout_b [OC][OH*OW] @ col_b^T; dbias[oc] = sum of dout over
- * samples and positions. The batch sum is never split across threads: each
- * thread owns a band of dw's columns (filter taps, whole register strips),
- * im2cols just those rows of col for each sample into its own slot, and adds
- * the samples in order. No barrier between samples; bit-identical across
- * thread counts (a column's sum does not depend on where the band starts). */
+/* Convolution backward-filter on the cpu, an implicit GEMM computed transposed:
+ *   dw^T [C*K*K][OC] = sum over samples, in batch order, of col_b @ dout_b^T
+ * with col's rows read in place from the padded image (im2col.c) and dout_b^T
+ * laid out wide (zero at the discarded columns, so they add nothing); then
+ * dw = (dw^T)^T. dbias[oc] = sum of dout over samples and positions.
+ * The batch sum is never split across threads: the team works on one sample
+ * at a time, each thread on its own rows of dw^T (filter taps, whole register
+ * strips), and adds the samples in order. Each element's sum is the one the
+ * untransposed product would make: bit-identical across thread counts. */
 #include "cpu_ops.h"
 
 #include <omp.h>
 
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+/* doutT [q][oc] = dout_b [oc][y*OW + x] at q = y*Wp + x, 0 for x >= OW: rows [y0, y1). */
+static void wide_transpose(float *doutT, const float *dout_b, dmz_conv_shape s, int y) {
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Wp = s.W + 2 * s.pad, P = OH * OW;
+    for (int x = 0; x < Wp; x++) {
+        float *dst = doutT + ((size_t)y * Wp + x) * s.OC;
+        if (x >= OW) {
+            for (int oc = 0; oc < s.OC; oc++) dst[oc] = 0.0f;
+            continue;
+        }
+        const float *src = dout_b + (size_t)y * OW + x;
+        for (int oc = 0; oc < s.OC; oc++) dst[oc] = src[(size_t)oc * P];
+    }
+}
+
+/* dbias[oc]: 8 running sums (position mod 8, over the batch), then added in a
+ * fixed order: vectorisable, and the same for any thread count. */
+static float bias_grad(const float *dout, int oc, dmz_conv_shape s) {
+    int P = dmz_conv_out_h(s) * dmz_conv_out_w(s);
+    float lane[8] = {0};
+    for (int b = 0; b < s.B; b++) {
+        const float *g = dout + ((size_t)b * s.OC + oc) * P;
+        int p = 0;
+        for (; p + 8 <= P; p += 8)
+            for (int l = 0; l < 8; l++) lane[l] += g[p + l];
+        for (; p < P; p++) lane[p - (P & ~7)] += g[p];
+    }
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work) {
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), P = OH * OW, CKK = s.C * s.K * s.K;
-    size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * P, col_n = (size_t)CKK * P;
-    float *cols = work + cpu_conv2d_packed_w_floats(s);
+    int OH = dmz_conv_out_h(s), Q = cpu_conv_wide_cols(s), CKK = s.C * s.K * s.K;
+    size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * dmz_conv_out_w(s);
+    size_t pimg_n = cpu_conv_padded_floats(s), pair_n = pimg_n + round16((size_t)Q * s.OC);
+    cpu_conv_work ws = cpu_conv2d_work(s, work);
+    float *dwT = ws.scratch, *pairs = dwT + round16((size_t)CKK * s.OC);
 #pragma omp parallel num_threads(cpu_conv2d_threads(s))
     {
-        int t = omp_get_thread_num(), nt = omp_get_num_threads(), strip = cpu_sgemm_strip_cols();
-        int strips = (CKK + strip - 1) / strip, r0 = strips * t / nt * strip, r1 = strips * (t + 1) / nt * strip;
-        if (r1 > CKK) r1 = CKK;
-        float *col = cols + (size_t)t * col_n; /* rows [r0, r1) of col fit in a slot */
-        for (int b = 0; r0 < r1 && b < s.B; b++) {
-            cpu_im2col_rows(col, inp + (size_t)b * in_n, s.C, s.H, s.W, s.K, s.pad, r0, r1);
-            /* dw[:, r0:r1] (+)= dout_b @ col_b[r0:r1]^T: B(k=p, j=ckk) = col[ckk][p] */
-            cpu_sgemm(s.OC, r1 - r0, P, dout + (size_t)b * out_n, P, 1, col, 1, P, dw + r0, CKK, b > 0);
+#pragma omp single
+        cpu_conv_tap_offsets(ws.tap_off, s);
+        for (int b = 0; b < s.B; b++) {
+            /* two buffers in turn: the barrier that ends sample b's layout also
+             * means every thread is done with sample b-1's product */
+            float *pimg = pairs + (size_t)(b & 1) * pair_n, *doutT = pimg + pimg_n;
+#pragma omp single nowait
+            cpu_conv_pad_image(pimg, inp + (size_t)b * in_n, s);
+#pragma omp for schedule(static)
+            for (int y = 0; y < OH; y++) wide_transpose(doutT, dout + (size_t)b * out_n, s, y);
+            cpu_sgemm_rows_a_team(CKK, s.OC, Q, pimg, ws.tap_off, doutT, s.OC, 1, dwT, s.OC, b > 0);
         }
-        if (s.B == 0)
-            for (int oc = 0; oc < s.OC; oc++)
-                for (int r = r0; r < r1; r++) dw[(size_t)oc * CKK + r] = 0.0f;
+#pragma omp barrier
+#pragma omp for schedule(static)
+        for (int oc = 0; oc < s.OC; oc++)
+            for (int r = 0; r < CKK; r++) dw[(size_t)oc * CKK + r] = s.B > 0 ? dwT[(size_t)r * s.OC + oc] : 0.0f;
         if (dbias) {
 #pragma omp for schedule(static)
-            for (int oc = 0; oc < s.OC; oc++) {
-                /* 8 running sums (position mod 8, over the batch), then added in a
-                 * fixed order: vectorisable, and the same for any thread count */
-                float lane[8] = {0};
-                for (int b = 0; b < s.B; b++) {
-                    const float *g = dout + (size_t)b * out_n + (size_t)oc * P;
-                    int p = 0;
-                    for (; p + 8 <= P; p += 8)
-                        for (int l = 0; l < 8; l++) lane[l] += g[p + l];
-                    for (; p < P; p++) lane[p - (P & ~7)] += g[p];
-                }
-                dbias[oc] = ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
-            }
+            for (int oc = 0; oc < s.OC; oc++) dbias[oc] = bias_grad(dout, oc, s);
         }
     }
 }

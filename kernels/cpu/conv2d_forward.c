@@ -1,50 +1,86 @@
-/* Convolution forward on the cpu: for each sample, im2col into its slot of the
- * workspace, then out_b [OC][OH*OW] = bias + w [OC][C*K*K] @ col (the blocked
- * SGEMM). Samples are shared out among threads (one slot each, no barrier
- * between samples), each sample computed by one thread whole: results do not
- * depend on the thread count. */
+/* Convolution forward on the cpu, an implicit GEMM: for each sample, pad the
+ * image into its slot of the workspace, then
+ *   wide [OC][OH*Wp] = bias + w [OC][C*K*K] @ col
+ * with col's rows read in place from the padded image (im2col.c), and keep the
+ * OW valid columns of each wide row. Samples are shared out among threads (one
+ * slot each, no barrier between samples), each computed by one thread whole:
+ * results do not depend on the thread count. */
 #include "cpu_ops.h"
 
 #include <omp.h>
 
-/* The workspace: the weights packed once for the SGEMM (forward: w, backward-
- * data: w^T), then CPU_CONV_SLOTS im2col buffers, one per sample in flight. */
-size_t cpu_conv2d_packed_w_floats(dmz_conv_shape s) {
+static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
+
+static size_t tap_table_floats(dmz_conv_shape s) {
+    return round16((size_t)s.C * s.K * s.K * sizeof(ptrdiff_t) / sizeof(float));
+}
+
+static size_t packed_w_floats(dmz_conv_shape s) {
     int CKK = s.C * s.K * s.K;
     size_t fwd = cpu_sgemm_packed_a_floats(s.OC, CKK), bwd = cpu_sgemm_packed_a_floats(CKK, s.OC);
-    return ((fwd > bwd ? fwd : bwd) + 15) / 16 * 16;
+    return round16(fwd > bwd ? fwd : bwd);
+}
+
+static size_t slots(dmz_conv_shape s) { return (size_t)(s.B < CPU_CONV_SLOTS ? s.B : CPU_CONV_SLOTS); }
+
+/* What each op keeps in the scratch: forward a padded image and a wide output
+ * per slot; backward-data a col per slot; backward-filter (one team on one
+ * sample at a time) dw^T and two padded images and wide dout^T, alternating. */
+static size_t scratch_floats(dmz_conv_shape s) {
+    size_t CKK = (size_t)s.C * s.K * s.K, Q = (size_t)cpu_conv_wide_cols(s), pimg = cpu_conv_padded_floats(s);
+    size_t fwd = slots(s) * (pimg + round16((size_t)s.OC * Q));
+    size_t bwd_data = slots(s) * round16(CKK * dmz_conv_out_h(s) * dmz_conv_out_w(s));
+    size_t bwd_filter = round16(CKK * s.OC) + 2 * (pimg + round16(Q * s.OC));
+    size_t most = fwd > bwd_data ? fwd : bwd_data;
+    return most > bwd_filter ? most : bwd_filter;
 }
 
 size_t cpu_conv2d_workspace(dmz_conv_shape s) {
-    size_t slots = (size_t)(s.B < CPU_CONV_SLOTS ? s.B : CPU_CONV_SLOTS);
-    size_t col = (size_t)s.C * s.K * s.K * dmz_conv_out_h(s) * dmz_conv_out_w(s);
-    return (cpu_conv2d_packed_w_floats(s) + slots * col) * sizeof(float);
+    return (tap_table_floats(s) + packed_w_floats(s) + scratch_floats(s)) * sizeof(float);
+}
+
+cpu_conv_work cpu_conv2d_work(dmz_conv_shape s, void *work) {
+    float *f = work;
+    return (cpu_conv_work){.tap_off = work, .packed_w = f + tap_table_floats(s),
+                           .scratch = f + tap_table_floats(s) + packed_w_floats(s)};
 }
 
 int cpu_conv2d_threads(dmz_conv_shape s) {
-    int slots = s.B < CPU_CONV_SLOTS ? s.B : CPU_CONV_SLOTS, nt = omp_get_max_threads();
-    return nt < slots ? nt : slots > 0 ? slots : 1;
+    int n = (int)slots(s), nt = omp_get_max_threads();
+    return nt < n ? nt : n > 0 ? n : 1;
 }
 
 static void forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s, float *work,
                     int relu) {
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), P = OH * OW, CKK = s.C * s.K * s.K;
-    size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * P, col_n = (size_t)CKK * P;
-    float *packed_w = work, *cols = work + cpu_conv2d_packed_w_floats(s);
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Wp = s.W + 2 * s.pad, Q = cpu_conv_wide_cols(s);
+    int CKK = s.C * s.K * s.K;
+    size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * OW, pimg_n = cpu_conv_padded_floats(s);
+    size_t slot_n = pimg_n + round16((size_t)s.OC * Q);
+    cpu_conv_work ws = cpu_conv2d_work(s, work);
 #pragma omp parallel num_threads(cpu_conv2d_threads(s))
     {
-        float *col = cols + (size_t)omp_get_thread_num() * col_n; /* this thread's slot */
+        float *pimg = ws.scratch + (size_t)omp_get_thread_num() * slot_n, *wide = pimg + pimg_n;
 #pragma omp single
-        cpu_sgemm_pack_a(s.OC, CKK, w, CKK, 1, packed_w);
+        {
+            cpu_sgemm_pack_a(s.OC, CKK, w, CKK, 1, ws.packed_w);
+            cpu_conv_tap_offsets(ws.tap_off, s);
+        }
 #pragma omp for schedule(static)
         for (int b = 0; b < s.B; b++) {
             float *o = out + (size_t)b * out_n;
-            cpu_im2col(col, inp + (size_t)b * in_n, s.C, s.H, s.W, s.K, s.pad);
+            cpu_conv_pad_image(pimg, inp + (size_t)b * in_n, s);
             for (int oc = 0; oc < s.OC; oc++)
-                for (int p = 0; p < P; p++) o[(size_t)oc * P + p] = bias ? bias[oc] : 0.0f;
-            cpu_sgemm_packed(s.OC, P, CKK, packed_w, col, P, 1, o, P, 1);
-            if (relu) /* while the sample is in cache; relu_forward's own comparison */
-                for (size_t i = 0; i < out_n; i++) o[i] = o[i] > 0.0f ? o[i] : 0.0f;
+                for (int q = 0; q < Q; q++) wide[(size_t)oc * Q + q] = bias ? bias[oc] : 0.0f;
+            cpu_sgemm_packed_rows_b(s.OC, Q, CKK, ws.packed_w, pimg, ws.tap_off, wide, Q, 1);
+            for (int oc = 0; oc < s.OC; oc++)
+                for (int y = 0; y < OH; y++) {
+                    const float *src = wide + (size_t)oc * Q + (size_t)y * Wp;
+                    float *dst = o + ((size_t)oc * OH + y) * OW;
+                    if (relu) /* relu_forward's own comparison */
+                        for (int x = 0; x < OW; x++) dst[x] = src[x] > 0.0f ? src[x] : 0.0f;
+                    else
+                        for (int x = 0; x < OW; x++) dst[x] = src[x];
+                }
         }
     }
 }

@@ -33,6 +33,17 @@ size_t cpu_sgemm_packed_a_floats(int M, int K);
 void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, float *packed);
 void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
                       float *c, ptrdiff_t ldc, int accumulate);
+/* Operands read in place through row offsets, for the implicit im2col (no
+ * packing, no col buffer), with the same bits as cpu_sgemm on the same values:
+ * - cpu_sgemm_packed_rows_b: B(k, j) = b[b_row_off[k] + j], each row readable
+ *   cpu_sgemm_strip_cols() - 1 floats past column N (what is read there only
+ *   reaches columns of C past N, which are not stored);
+ * - cpu_sgemm_rows_a_team: A(i, k) = a[a_row_off[i] + k], by every thread of a
+ *   team together, as cpu_sgemm_team. */
+void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const float *b, const ptrdiff_t *b_row_off,
+                             float *c, ptrdiff_t ldc, int accumulate);
+void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,
+                           ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
 
 void cpu_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
 void cpu_dense_forward(float *out, const float *inp, const float *w, const float *bias,
@@ -48,14 +59,25 @@ void cpu_softmax_xent_backward(float *dlogits, const float *probs, const int32_t
 void cpu_reduce_sum(float *out, const float *in, size_t n);
 void cpu_count_correct(float *out, const float *probs, const int32_t *labels, int B, int V);
 /* convolution (NCHW, filters [OC][C][K][K], stride 1) and 2x2 max pooling */
-#define CPU_CONV_SLOTS 8 /* samples im2col'd at once: the workspace holds this many */
-void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad);
-void cpu_im2col_rows(float *col, const float *img, int C, int H, int W, int K, int pad, int r0, int r1);
+#define CPU_CONV_SLOTS 8 /* samples in flight at once: the workspace holds this many */
+/* The implicit im2col (im2col.c): the image zero-padded, the output computed
+ * wide (cpu_conv_wide_cols positions, OH rows of W + 2 pad), and the offset of
+ * each filter tap's run in the padded image. */
+int cpu_conv_wide_cols(dmz_conv_shape s);
+size_t cpu_conv_padded_floats(dmz_conv_shape s);
+void cpu_conv_pad_image(float *pimg, const float *img, dmz_conv_shape s);
+void cpu_conv_tap_offsets(ptrdiff_t *tap_off, dmz_conv_shape s);
+void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad);
 /* Threads the conv ops use: at most one per workspace slot. */
 int cpu_conv2d_threads(dmz_conv_shape s);
-void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);
-size_t cpu_conv2d_packed_w_floats(dmz_conv_shape s); /* where the im2col slots start in it */
+/* The workspace's parts: the tap offsets, the weights packed for the SGEMM
+ * (forward: w, backward-data: w^T), and the rest, each op's scratch. */
+typedef struct cpu_conv_work {
+    ptrdiff_t *tap_off;
+    float *packed_w, *scratch;
+} cpu_conv_work;
+cpu_conv_work cpu_conv2d_work(dmz_conv_shape s, void *work);
 void cpu_conv2d_forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
                         float *work);
 void cpu_conv2d_forward_relu(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,

@@ -1,39 +1,47 @@
-/* im2col / col2im for stride-1 convolution with zero padding (shared by the
- * three conv2d ops). For one sample img [C][H][W] and K x K filters:
+/* The implicit im2col of the stride-1 convolutions, and col2im. For one sample
+ * img [C][H][W] and K x K filters with zero padding, the im2col matrix
  *   col [C*K*K][OH*OW], col[(c*K + ky)*K + kx][y*OW + x] = img[c][y+ky-pad][x+kx-pad]
- * (0 outside the image), so that conv = w[OC][C*K*K] @ col. */
+ * (0 outside the image) makes conv = w[OC][C*K*K] @ col. It is never written
+ * out. With the image zero-padded into pimg [C][Hp][Wp] (Hp = H + 2 pad,
+ * Wp = W + 2 pad) and the output computed "wide", at q = y*Wp + x for all
+ * x < Wp (the Wp - OW last of each row are discarded), row r = (c, ky, kx) of
+ * col is the contiguous run pimg + tap_off[r] .. + OH*Wp, with
+ * tap_off[r] = (c*Hp + ky)*Wp + kx: the SGEMM reads it in place. */
 #include "cpu_ops.h"
 
 #include <string.h>
 
-void cpu_im2col(float *col, const float *img, int C, int H, int W, int K, int pad) {
-    cpu_im2col_rows(col, img, C, H, W, K, pad, 0, C * K * K);
+int cpu_conv_wide_cols(dmz_conv_shape s) { return dmz_conv_out_h(s) * (s.W + 2 * s.pad); }
+
+/* The runs of the last rows reach K - 1 floats past the padded image, and the
+ * SGEMM reads a partial strip of them whole. */
+size_t cpu_conv_padded_floats(dmz_conv_shape s) {
+    size_t n = (size_t)s.C * (s.H + 2 * s.pad) * (s.W + 2 * s.pad) + (size_t)s.K + (size_t)cpu_sgemm_strip_cols();
+    return (n + 15) / 16 * 16;
 }
 
-/* Rows [r0, r1) of col into col[0 .. r1-r0). Rows are short (14 or 28 floats
- * for the cnn): plain loops, no memcpy calls. */
-void cpu_im2col_rows(float *col, const float *img, int C, int H, int W, int K, int pad, int r0, int r1) {
-    int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
-    (void)C;
-    for (int r = r0; r < r1; r++) {
-                int c = r / (K * K), ky = r / K % K, kx = r % K;
-                float *row = col + (size_t)(r - r0) * OH * OW;
-                /* output x whose input column x+kx-pad lies inside [0, W) */
-                int x0 = pad - kx > 0 ? pad - kx : 0, x1 = W + pad - kx < OW ? W + pad - kx : OW;
-                if (x1 < x0) x1 = x0;
-                for (int y = 0; y < OH; y++) {
-                    float *dst = row + (size_t)y * OW;
-                    int iy = y + ky - pad;
-                    if (iy < 0 || iy >= H) {
-                        for (int x = 0; x < OW; x++) dst[x] = 0.0f;
-                        continue;
-                    }
-                    const float *src = img + ((size_t)c * H + iy) * W + (kx - pad);
-                    for (int x = 0; x < x0; x++) dst[x] = 0.0f;
-                    for (int x = x0; x < x1; x++) dst[x] = src[x];
-                    for (int x = x1; x < OW; x++) dst[x] = 0.0f;
-                }
+void cpu_conv_tap_offsets(ptrdiff_t *tap_off, dmz_conv_shape s) {
+    int Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
+    for (int c = 0; c < s.C; c++)
+        for (int ky = 0; ky < s.K; ky++)
+            for (int kx = 0; kx < s.K; kx++) tap_off[(c * s.K + ky) * s.K + kx] = ((ptrdiff_t)c * Hp + ky) * Wp + kx;
+}
+
+void cpu_conv_pad_image(float *pimg, const float *img, dmz_conv_shape s) {
+    int Hp = s.H + 2 * s.pad, Wp = s.W + 2 * s.pad;
+    size_t plane = (size_t)Hp * Wp, total = cpu_conv_padded_floats(s);
+    for (int c = 0; c < s.C; c++) {
+        float *dst = pimg + c * plane;
+        const float *src = img + (size_t)c * s.H * s.W;
+        memset(dst, 0, sizeof(float) * (size_t)s.pad * Wp);
+        for (int y = 0; y < s.H; y++) {
+            float *row = dst + (size_t)(y + s.pad) * Wp;
+            for (int x = 0; x < s.pad; x++) row[x] = row[s.pad + s.W + x] = 0.0f;
+            memcpy(row + s.pad, src + (size_t)y * s.W, sizeof(float) * (size_t)s.W);
+        }
+        memset(dst + (size_t)(s.pad + s.H) * Wp, 0, sizeof(float) * (size_t)s.pad * Wp);
     }
+    memset(pimg + s.C * plane, 0, sizeof(float) * (total - s.C * plane));
 }
 
 /* The adjoint, as a gather: img[c][iy][ix] = sum over (ky, kx), in that order,

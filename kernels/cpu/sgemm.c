@@ -52,32 +52,51 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
         memcpy((p), &s_, sizeof s_);      \
     } while (0)
 
-/* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + ap^T bp over kc steps.
- * ap: kc x MR (packed A strip), bp: kc x NR (packed B strip), zero-padded.
- * With kidx, ap holds only the kc steps listed there (the others were zero in
- * every row of the strip) and B's rows are picked by index. */
-#define MK_STEP(brow)                                        \
+/* Where one MR x NR tile reads its operands: A as a packed strip ap[kc][MR]
+ * (zero-padded), or in place through MR row pointers arow (A(i, k) = arow[i][k]);
+ * B as a packed strip bp[kc][NR] (zero-padded, optionally picked by the k list
+ * kidx: ap then holds only the listed steps, the others were zero in every row
+ * of the strip), or in place through row offsets (B(k, j) = b[boff[k] + j], the
+ * NR floats from there readable). */
+typedef struct tile_operands {
+    const float *ap, *arow[MR];
+    const float *bp, *b;
+    const ptrdiff_t *boff;
+    const int *kidx;
+} tile_operands;
+
+#define MK_STEP(A, brow)                                     \
     do {                                                     \
         vf b0 = loadv(brow), b1 = loadv((brow) + VW);        \
         float a;                                             \
-        a = ap[0], c0a += a * b0, c0b += a * b1;             \
-        a = ap[1], c1a += a * b0, c1b += a * b1;             \
-        a = ap[2], c2a += a * b0, c2b += a * b1;             \
-        a = ap[3], c3a += a * b0, c3b += a * b1;             \
-        a = ap[4], c4a += a * b0, c4b += a * b1;             \
-        a = ap[5], c5a += a * b0, c5b += a * b1;             \
-        ap += MR;                                            \
+        a = A(0), c0a += a * b0, c0b += a * b1;              \
+        a = A(1), c1a += a * b0, c1b += a * b1;              \
+        a = A(2), c2a += a * b0, c2b += a * b1;              \
+        a = A(3), c3a += a * b0, c3b += a * b1;              \
+        a = A(4), c4a += a * b0, c4b += a * b1;              \
+        a = A(5), c5a += a * b0, c5b += a * b1;              \
     } while (0)
+#define A_PACKED(i) ap[i]
+#define A_IN_PLACE(i) ar[i][k]
 
-static void micro_kernel(int kc, const float *restrict ap, const float *restrict bp, const int *restrict kidx,
-                         float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
+/* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + A B over kc steps. */
+static void micro_kernel(int kc, const tile_operands *o, float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
     vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
-    bp = __builtin_assume_aligned(bp, VW * sizeof(float));
-    if (kidx) {
-        for (int t = 0; t < kc; t++) MK_STEP(bp + kidx[t] * NR);
+    const float *restrict ap = o->ap, *restrict bp = __builtin_assume_aligned(o->bp, VW * sizeof(float));
+    if (o->kidx) {
+        const int *restrict kidx = o->kidx;
+        for (int t = 0; t < kc; t++, ap += MR) MK_STEP(A_PACKED, bp + kidx[t] * NR);
+    } else if (o->boff) {
+        const float *restrict b = o->b;
+        const ptrdiff_t *restrict boff = o->boff;
+        for (int k = 0; k < kc; k++, ap += MR) MK_STEP(A_PACKED, b + boff[k]);
+    } else if (!ap) {
+        const float *restrict ar[MR];
+        for (int i = 0; i < MR; i++) ar[i] = o->arow[i];
+        for (int k = 0; k < kc; k++, bp += NR) MK_STEP(A_IN_PLACE, bp);
     } else {
-        for (int k = 0; k < kc; k++, bp += NR) MK_STEP(bp);
+        for (int k = 0; k < kc; k++, ap += MR, bp += NR) MK_STEP(A_PACKED, bp);
     }
     vf r[MR][2] = {{c0a, c0b}, {c1a, c1b}, {c2a, c2b}, {c3a, c3b}, {c4a, c4b}, {c5a, c5b}};
     if (mr == MR && nr == NR) {
@@ -110,6 +129,8 @@ typedef struct gemm_args {
     int acc;
     const float *a_packed; /* A already in cpu_sgemm_pack_a's layout, or NULL */
     int skip_zero_a;       /* drop the k at which a whole strip of A is zero */
+    const ptrdiff_t *a_row_off; /* A read in place, A(i, k) = a[a_row_off[i] + k], or NULL */
+    const ptrdiff_t *b_row_off; /* B read in place, B(k, j) = b[b_row_off[k] + j], or NULL */
 } gemm_args;
 
 /* K in equal slices of at most KC (800 = 4 x 200, not 3 x 256 + 32): a
@@ -187,11 +208,25 @@ static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, f
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
+/* The operands of the tile at rows [i0, i0+rows) and columns j0 of the block
+ * at k slice pc, strip ir of the packed A block ablk, strip jr of the packed B. */
+static tile_operands tile_at(const gemm_args *g, int pc, int kc, int i0, int rows, int j0, const float *ablk, int ir,
+                             const float *bp, int jr, const int *kidx) {
+    tile_operands o = {.kidx = kidx};
+    if (g->a_row_off)
+        for (int i = 0; i < MR; i++) o.arow[i] = g->a + g->a_row_off[i0 + (i < rows ? i : 0)] + pc;
+    else o.ap = ablk + (size_t)ir * kc * MR;
+    if (g->b_row_off) o.b = g->b + j0, o.boff = g->b_row_off + pc;
+    else o.bp = bp + (size_t)jr * kc * NR;
+    return o;
+}
+
 /* C rows [m0, m1) x columns [n0, n1), by one thread with its own pack buffer. */
 static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float *pack) {
     float *ap = pack, *bp = pack + (size_t)MC * KC;
     int *kidx = (int *)(bp + (size_t)KC * NC), nk[MC / MR];
-    int sparse = g->skip_zero_a && !g->a_packed;
+    int sparse = g->skip_zero_a && !g->a_packed && !g->a_row_off;
+    int pack_a = !g->a_packed && !g->a_row_off;
     if (g->K == 0) {
         if (!g->acc)
             for (int i = m0; i < m1; i++) memset(g->c + i * g->ldc + n0, 0, (size_t)(n1 - n0) * sizeof(float));
@@ -202,13 +237,13 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
         int kc_even = slice_len(g->K), m_pad = (g->M + MR - 1) / MR * MR;
         for (int pc = 0; pc < g->K; pc += kc_even) {
             int kc = min_int(g->K - pc, kc_even), acc = g->acc || pc > 0;
-            for (int jr = 0; jr < n_jr; jr++)
+            for (int jr = 0; !g->b_row_off && jr < n_jr; jr++)
                 pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), bp + (size_t)jr * kc * NR);
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
                 /* the slice at pc holds kc x m_pad floats; strips of MR rows in it */
                 const float *ablk = g->a_packed ? g->a_packed + (size_t)pc * m_pad + (size_t)ic * kc : ap;
-                for (int ir = 0; !g->a_packed && ir < n_ir; ir++) {
+                for (int ir = 0; pack_a && ir < n_ir; ir++) {
                     int i0 = ic + ir * MR, rows = min_int(mc - ir * MR, MR);
                     float *dst = ap + (size_t)ir * kc * MR;
                     if (sparse) nk[ir] = pack_a_strip_sparse(g, i0, rows, pc, kc, dst, kidx + (size_t)ir * KC);
@@ -216,10 +251,11 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
                 }
                 for (int jr = 0; jr < n_jr; jr++)
                     for (int ir = 0; ir < n_ir; ir++) {
-                        int i0 = ic + ir * MR, j0 = jc + jr * NR;
-                        micro_kernel(sparse ? nk[ir] : kc, ablk + (size_t)ir * kc * MR, bp + (size_t)jr * kc * NR,
-                                     sparse ? kidx + (size_t)ir * KC : NULL, g->c + i0 * g->ldc + j0, g->ldc,
-                                     min_int(m1 - i0, MR), min_int(n1 - j0, NR), acc);
+                        int i0 = ic + ir * MR, j0 = jc + jr * NR, rows = min_int(m1 - i0, MR);
+                        tile_operands o = tile_at(g, pc, kc, i0, rows, j0, ablk, ir, bp, jr,
+                                                  sparse ? kidx + (size_t)ir * KC : NULL);
+                        micro_kernel(sparse ? nk[ir] : kc, &o, g->c + i0 * g->ldc + j0, g->ldc, rows,
+                                     min_int(n1 - j0, NR), acc);
                     }
             }
         }
@@ -254,13 +290,28 @@ void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_
     }
 }
 
+/* Every thread of a new team, or the caller alone where the product is small
+ * (not worth waking the team; the same result either way) or the caller is
+ * already inside a parallel region. */
+static void gemm_run(const gemm_args *g) {
+    if (g->M <= 0 || g->N <= 0) return;
+    int parallel = (double)g->M * g->N * (g->K > 0 ? g->K : 1) >= 65536.0 && !omp_in_parallel();
+#pragma omp parallel if (parallel)
+    gemm_part(g, omp_get_thread_num(), omp_get_num_threads());
+}
+
 void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
                       float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, NULL, 0, 0, b, b_rs, b_cs, c, ldc, accumulate, packed_a, 0};
-    if (M <= 0 || N <= 0) return;
-    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
-#pragma omp parallel if (parallel)
-    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+    gemm_args g = {.M = M, .N = N, .K = K, .b = b, .b_rs = b_rs, .b_cs = b_cs, .c = c, .ldc = ldc,
+                   .acc = accumulate, .a_packed = packed_a};
+    gemm_run(&g);
+}
+
+void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const float *b, const ptrdiff_t *b_row_off,
+                             float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {.M = M, .N = N, .K = K, .b = b, .c = c, .ldc = ldc, .acc = accumulate, .a_packed = packed_a,
+                   .b_row_off = b_row_off};
+    gemm_run(&g);
 }
 
 float *cpu_sgemm_pack_buffer(void) {
@@ -274,26 +325,27 @@ float *cpu_sgemm_pack_buffer(void) {
 
 void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                     ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0};
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0, NULL, NULL};
+    if (M <= 0 || N <= 0) return;
+    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+}
+
+void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,
+                           ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+    gemm_args g = {.M = M, .N = N, .K = K, .a = a, .b = b, .b_rs = b_rs, .b_cs = b_cs, .c = c, .ldc = ldc,
+                   .acc = accumulate, .a_row_off = a_row_off};
     if (M <= 0 || N <= 0) return;
     gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
 }
 
 void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0};
-    if (M <= 0 || N <= 0) return;
-    /* small products are not worth waking the team (same result either way) */
-    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
-#pragma omp parallel if (parallel)
-    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0, NULL, NULL};
+    gemm_run(&g);
 }
 
 void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                         ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
-    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 1};
-    if (M <= 0 || N <= 0) return;
-    int parallel = (double)M * N * (K > 0 ? K : 1) >= 65536.0 && !omp_in_parallel();
-#pragma omp parallel if (parallel)
-    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+    gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 1, NULL, NULL};
+    gemm_run(&g);
 }
