@@ -534,6 +534,7 @@ static const dmz_conv_shape conv_odd_shapes[] = {
     {2, 3, 9, 8, 4, 5, 0},   /* K=5 pad 0 */
     {1, 1, 1, 1, 1, 1, 0},   /* one of everything */
     {2, 4, 3, 4, 3, 7, 3},   /* the filter larger than the image */
+    {2, 2, 5, 4, 3, 3, 3},   /* a pad wider than the filter */
     {2, 5, 9, 7, 33, 3, 1},  /* OC past one 32-row tile */
     {1, 37, 4, 5, 2, 1, 0},  /* K=1: 37 taps, past one k step */
     {0, 2, 4, 4, 3, 3, 1},   /* an empty batch: dw and dbias are zeros */

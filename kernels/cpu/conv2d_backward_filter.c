@@ -13,11 +13,11 @@
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
-/* doutT [q][oc] = dout_b [oc][y*OW + x] at q = y*Wp + x, 0 for x >= OW: rows [y0, y1). */
+/* doutT [q][oc] = dout_b [oc][y*OW + x] at q = y*Ws + x, 0 for x >= OW: row y. */
 static void wide_transpose(float *doutT, const float *dout_b, dmz_conv_shape s, int y) {
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Wp = s.W + 2 * s.pad, P = OH * OW;
-    for (int x = 0; x < Wp; x++) {
-        float *dst = doutT + ((size_t)y * Wp + x) * s.OC;
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Ws = cpu_conv_wide_row(s), P = OH * OW;
+    for (int x = 0; x < Ws; x++) {
+        float *dst = doutT + ((size_t)y * Ws + x) * s.OC;
         if (x >= OW) {
             for (int oc = 0; oc < s.OC; oc++) dst[oc] = 0.0f;
             continue;

@@ -1,6 +1,6 @@
 /* Convolution forward on the cpu, an implicit GEMM: for each sample, pad the
  * image into its slot of the workspace, then
- *   wide [OC][OH*Wp] = bias + w [OC][C*K*K] @ col
+ *   wide [OC][OH*Ws] = bias + w [OC][C*K*K] @ col
  * with col's rows read in place from the padded image (im2col.c), and keep the
  * OW valid columns of each wide row. Samples are shared out among threads (one
  * slot each, no barrier between samples), each computed by one thread whole:
@@ -52,7 +52,7 @@ int cpu_conv2d_threads(dmz_conv_shape s) {
 
 static void forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s, float *work,
                     int relu) {
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Wp = s.W + 2 * s.pad, Q = cpu_conv_wide_cols(s);
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Ws = cpu_conv_wide_row(s), Q = cpu_conv_wide_cols(s);
     int CKK = s.C * s.K * s.K;
     size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * OW, pimg_n = cpu_conv_padded_floats(s);
     size_t slot_n = pimg_n + round16((size_t)s.OC * Q);
@@ -74,7 +74,7 @@ static void forward(float *out, const float *inp, const float *w, const float *b
             cpu_sgemm_packed_rows_b(s.OC, Q, CKK, ws.packed_w, pimg, ws.tap_off, wide, Q, 1);
             for (int oc = 0; oc < s.OC; oc++)
                 for (int y = 0; y < OH; y++) {
-                    const float *src = wide + (size_t)oc * Q + (size_t)y * Wp;
+                    const float *src = wide + (size_t)oc * Q + (size_t)y * Ws;
                     float *dst = o + ((size_t)oc * OH + y) * OW;
                     if (relu) /* relu_forward's own comparison */
                         for (int x = 0; x < OW; x++) dst[x] = src[x] > 0.0f ? src[x] : 0.0f;

@@ -61,8 +61,9 @@ void cpu_count_correct(float *out, const float *probs, const int32_t *labels, in
 /* convolution (NCHW, filters [OC][C][K][K], stride 1) and 2x2 max pooling */
 #define CPU_CONV_SLOTS 8 /* samples in flight at once: the workspace holds this many */
 /* The implicit im2col (im2col.c): the image zero-padded, the output computed
- * wide (cpu_conv_wide_cols positions, OH rows of W + 2 pad), and the offset of
- * each filter tap's run in the padded image. */
+ * wide (cpu_conv_wide_cols positions, OH rows of cpu_conv_wide_row), and the
+ * offset of each filter tap's run in the padded image. */
+int cpu_conv_wide_row(dmz_conv_shape s);
 int cpu_conv_wide_cols(dmz_conv_shape s);
 size_t cpu_conv_padded_floats(dmz_conv_shape s);
 void cpu_conv_pad_image(float *pimg, const float *img, dmz_conv_shape s);
