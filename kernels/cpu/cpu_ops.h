@@ -68,7 +68,8 @@ int cpu_conv_wide_cols(dmz_conv_shape s);
 size_t cpu_conv_padded_floats(dmz_conv_shape s);
 void cpu_conv_pad_image(float *pimg, const float *img, dmz_conv_shape s);
 void cpu_conv_tap_offsets(ptrdiff_t *tap_off, dmz_conv_shape s);
-void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad);
+void cpu_col2im_wide(float *img, const float *dcol_wide, const ptrdiff_t *tap_off, dmz_conv_shape s, float *pimg);
+size_t cpu_conv2d_backward_data_slot_floats(dmz_conv_shape s);
 /* Threads the conv ops use: at most one per workspace slot. */
 int cpu_conv2d_threads(dmz_conv_shape s);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);

@@ -57,25 +57,26 @@ void cpu_conv_pad_image(float *pimg, const float *img, dmz_conv_shape s) {
     memset(pimg + s.C * plane, 0, sizeof(float) * (total - s.C * plane));
 }
 
-/* The adjoint, as a gather: img[c][iy][ix] = sum over (ky, kx), in that order,
- * of col[(c*K + ky)*K + kx][(iy-ky+pad)*OW + (ix-kx+pad)] where that output
- * position exists. Each image element is written once (no scatter). */
-void cpu_col2im(float *img, const float *col, int C, int H, int W, int K, int pad) {
-    int OH = H + 2 * pad - K + 1, OW = W + 2 * pad - K + 1;
-    for (int c = 0; c < C; c++) {
-        float *plane = img + (size_t)c * H * W;
-        memset(plane, 0, sizeof(float) * (size_t)H * W);
-        for (int ky = 0; ky < K; ky++)
-            for (int kx = 0; kx < K; kx++) {
-                const float *row = col + ((size_t)(c * K + ky) * K + kx) * OH * OW;
-                int x0 = pad - kx > 0 ? pad - kx : 0, x1 = W + pad - kx < OW ? W + pad - kx : OW;
-                for (int y = 0; y < OH; y++) {
-                    int iy = y + ky - pad;
-                    if (iy < 0 || iy >= H) continue;
-                    float *dst = plane + (size_t)iy * W + (x0 + kx - pad);
-                    const float *src = row + (size_t)y * OW;
-                    for (int x = x0; x < x1; x++) dst[x - x0] += src[x];
-                }
-            }
+/* The adjoint of the implicit im2col on the wide layout: img = sum over taps r,
+ * in order, of dcol_wide row r added into the padded image at tap_off[r] (what
+ * lands on padding is dropped), i.e. for each image element the sum over
+ * (ky, kx) in that order, as col2im makes it. The discarded columns of
+ * dcol_wide must be zero: they land on image elements too. pimg is scratch of
+ * cpu_conv_padded_floats. */
+void cpu_col2im_wide(float *img, const float *dcol_wide, const ptrdiff_t *tap_off, dmz_conv_shape s, float *pimg) {
+    int Ws = row_stride(s), Q = cpu_conv_wide_cols(s), KK = s.K * s.K;
+    size_t plane = (size_t)(s.H + 2 * s.pad) * Ws;
+    for (int c = 0; c < s.C; c++) {
+        float *p = pimg + c * plane;
+        /* this plane's taps reach K - 1 + pad floats into the next one */
+        memset(p, 0, sizeof(float) * (plane + (size_t)(s.pad + s.K)));
+        for (int t = 0; t < KK; t++) {
+            int r = c * KK + t;
+            float *dst = pimg + tap_off[r];
+            const float *src = dcol_wide + (size_t)r * Q;
+            for (int q = 0; q < Q; q++) dst[q] += src[q];
+        }
+        for (int y = 0; y < s.H; y++)
+            memcpy(img + ((size_t)c * s.H + y) * s.W, p + (size_t)(y + s.pad) * Ws + s.pad, sizeof(float) * (size_t)s.W);
     }
 }
