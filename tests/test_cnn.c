@@ -218,6 +218,29 @@ static void test_maxpool_definition(void **state) {
     assert_memory_equal(dt, wantt, sizeof wantt);
 }
 
+/* Long rows with many ties (values from {0, 1, 2}): every tie pattern, in the
+ * vector chunks and their tails, against the rule written out by hand. */
+static void test_maxpool_ties_in_long_rows(void **state) {
+    (void)state;
+    enum { H = 4, W = 38, OW = W / 2 }; /* 19 windows a row: two chunks of 8 and a tail of 3 */
+    float x[H * W], g[H / 2 * OW], dx[H * W], want[H * W] = {0};
+    dmz_rng rng;
+    dmz_rng_seed(&rng, 11);
+    for (int i = 0; i < H * W; i++) x[i] = (float)dmz_rng_below(&rng, 3);
+    for (int i = 0; i < H / 2 * OW; i++) g[i] = (float)(i + 1);
+    for (int y = 0; y < H / 2; y++)
+        for (int xo = 0; xo < OW; xo++) {
+            int at[4] = {2 * y * W + 2 * xo, 2 * y * W + 2 * xo + 1, (2 * y + 1) * W + 2 * xo,
+                         (2 * y + 1) * W + 2 * xo + 1};
+            int best = 0;
+            for (int k = 1; k < 4; k++)
+                if (x[at[k]] > x[at[best]]) best = k;
+            want[at[best]] = g[y * OW + xo];
+        }
+    be()->maxpool2x2_backward(dx, g, x, 1, 1, H, W);
+    assert_memory_equal(dx, want, sizeof want);
+}
+
 typedef struct { int B, C, H, W; float *inp, *R; } pool_case;
 
 static double pool_loss_v(const void *ctx) {
@@ -397,6 +420,7 @@ int main(void) {
         cmocka_unit_test(test_conv2d_forward_definition),
         cmocka_unit_test(test_conv2d_gradients),
         cmocka_unit_test(test_maxpool_definition),
+        cmocka_unit_test(test_maxpool_ties_in_long_rows),
         cmocka_unit_test(test_maxpool_gradients),
         cmocka_unit_test(test_cnn_gradient),
         cmocka_unit_test(test_cnn_shapes_and_init),

@@ -43,6 +43,52 @@ void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, i
     }
 }
 
+/* Eight windows at a time, in vectors: rows of 7 windows (the cnn's second
+ * pool) are too short for gcc's own vectoriser. The window's first maximum in
+ * row-major order takes the gradient, the others 0, as max4 scans. */
+typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
+typedef int v8i __attribute__((vector_size(8 * sizeof(int))));
+
+static inline v8f select8(v8i mask, v8f yes, v8f no) { return (v8f)((mask & (v8i)yes) | (~mask & (v8i)no)); }
+
+/* n of at most 16 floats; a whole vector's worth as one constant-size copy
+ * (vector moves, not a call to memcpy) */
+static inline void copy_floats(float *restrict dst, const float *restrict src, int n) {
+    if (n == 16) {
+        memcpy(dst, src, 16 * sizeof(float));
+        return;
+    }
+    for (int i = 0; i < n; i++) dst[i] = src[i];
+}
+
+static void full_windows_backward(float *d0, float *d1, const float *r0, const float *r1, const float *g, int FW) {
+    for (int xo = 0; xo < FW; xo += 8) {
+        int n = FW - xo < 8 ? FW - xo : 8;
+        v8f t0[2] = {{0}}, t1[2] = {{0}}, gv[2] = {{0}};
+        copy_floats((float *)t0, r0 + 2 * xo, 2 * n);
+        copy_floats((float *)t1, r1 + 2 * xo, 2 * n);
+        if (n == 8) memcpy(gv, g + xo, 8 * sizeof(float));
+        else copy_floats((float *)gv, g + xo, n);
+        v8f a = __builtin_shufflevector(t0[0], t0[1], 0, 2, 4, 6, 8, 10, 12, 14);
+        v8f b = __builtin_shufflevector(t0[0], t0[1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8f c = __builtin_shufflevector(t1[0], t1[1], 0, 2, 4, 6, 8, 10, 12, 14);
+        v8f d = __builtin_shufflevector(t1[0], t1[1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8f m = a;
+        m = select8(b > m, b, m);
+        m = select8(c > m, c, m);
+        m = select8(d > m, d, m);
+        v8i ea = a == m, eb = b == m, ec = c == m, zero = {0};
+        v8f ga = select8(ea, gv[0], (v8f)zero), gb = select8(eb & ~ea, gv[0], (v8f)zero);
+        v8f gc = select8(ec & ~(ea | eb), gv[0], (v8f)zero), gd = select8(~(ea | eb | ec), gv[0], (v8f)zero);
+        v8f o0[2] = {__builtin_shufflevector(ga, gb, 0, 8, 1, 9, 2, 10, 3, 11),
+                     __builtin_shufflevector(ga, gb, 4, 12, 5, 13, 6, 14, 7, 15)};
+        v8f o1[2] = {__builtin_shufflevector(gc, gd, 0, 8, 1, 9, 2, 10, 3, 11),
+                     __builtin_shufflevector(gc, gd, 4, 12, 5, 13, 6, 14, 7, 15)};
+        copy_floats(d0 + 2 * xo, (const float *)o0, 2 * n);
+        copy_floats(d1 + 2 * xo, (const float *)o1, 2 * n);
+    }
+}
+
 void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
     int OH = dmz_pool_out(H), OW = dmz_pool_out(W), FH = H / 2, FW = W / 2;
 #pragma omp parallel for schedule(static)
@@ -61,17 +107,7 @@ void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, i
                 }
                 continue;
             }
-            for (int xo = 0; xo < FW; xo++) {
-                float a = r0[2 * xo], b = r0[2 * xo + 1], c = r1[2 * xo], d = r1[2 * xo + 1];
-                float m = max4(a, b, c, d), gv = g[(size_t)y * OW + xo];
-                /* bitwise, not &&: no branches, so gcc vectorises the loop */
-                int ea = a == m, eb = b == m, ec = c == m;
-                int ta = ea, tb = eb & !ea, tc = ec & !(ea | eb), td = !(ea | eb | ec);
-                d0[2 * xo] = ta ? gv : 0.0f;
-                d0[2 * xo + 1] = tb ? gv : 0.0f;
-                d1[2 * xo] = tc ? gv : 0.0f;
-                d1[2 * xo + 1] = td ? gv : 0.0f;
-            }
+            full_windows_backward(d0, d1, r0, r1, g + (size_t)y * OW, FW);
             if (FW < OW) { /* the odd last column */
                 d0[W - 1] = d1[W - 1] = 0.0f;
                 dx[argmax_window(x, W, 2 * y, 2 * y + 2, W - 1, W)] = g[(size_t)y * OW + FW];
