@@ -15,16 +15,10 @@ static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
 /* doutT [q][oc] = dout_b [oc][y*OW + x] at q = y*Ws + x, 0 for x >= OW: row y. */
 static void wide_transpose(float *doutT, const float *dout_b, dmz_conv_shape s, int y) {
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Ws = cpu_conv_wide_row(s), P = OH * OW;
-    for (int x = 0; x < Ws; x++) {
-        float *dst = doutT + ((size_t)y * Ws + x) * s.OC;
-        if (x >= OW) {
-            for (int oc = 0; oc < s.OC; oc++) dst[oc] = 0.0f;
-            continue;
-        }
-        const float *src = dout_b + (size_t)y * OW + x;
-        for (int oc = 0; oc < s.OC; oc++) dst[oc] = src[(size_t)oc * P];
-    }
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Ws = cpu_conv_wide_row(s);
+    float *dst = doutT + (size_t)y * Ws * s.OC;
+    cpu_transpose(dst, s.OC, dout_b + (size_t)y * OW, (ptrdiff_t)OH * OW, s.OC, OW);
+    for (size_t i = (size_t)OW * s.OC; i < (size_t)Ws * s.OC; i++) dst[i] = 0.0f;
 }
 
 /* dbias[oc]: 8 running sums (position mod 8, over the batch), then added in a

@@ -45,6 +45,9 @@ void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const f
 void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,
                            ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
 
+/* dst[c][r] = src[r][c] for r < rows, c < cols (row strides ld_src, ld_dst). */
+void cpu_transpose(float *dst, ptrdiff_t ld_dst, const float *src, ptrdiff_t ld_src, int rows, int cols);
+
 void cpu_u8_to_float(float *out, const uint8_t *in, size_t n, float scale);
 void cpu_dense_forward(float *out, const float *inp, const float *w, const float *bias,
                        int B, int C, int OC);

@@ -197,12 +197,14 @@ static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, f
         }
         return;
     }
+    if (g->b_rs == 1) /* B^T: the kc values of one column lie together */
+        cpu_transpose(bp, NR, src, g->b_cs, cols, kc);
     for (int j = 0; j < NR; j++) {
         if (j >= cols) {
             for (int k = 0; k < kc; k++) bp[k * NR + j] = 0.0f;
             continue;
         }
-        for (int k = 0; k < kc; k++) bp[k * NR + j] = src[j * g->b_cs + k * g->b_rs];
+        for (int k = 0; g->b_rs != 1 && k < kc; k++) bp[k * NR + j] = src[j * g->b_cs + k * g->b_rs];
     }
 }
 
