@@ -33,13 +33,14 @@ size_t cpu_sgemm_packed_a_floats(int M, int K);
 void cpu_sgemm_pack_a(int M, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, float *packed);
 void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b, ptrdiff_t b_rs, ptrdiff_t b_cs,
                       float *c, ptrdiff_t ldc, int accumulate);
-/* Operands read in place through row offsets, for the implicit im2col (no
- * packing, no col buffer), with the same bits as cpu_sgemm on the same values:
+/* Operands given by row offsets, for the implicit im2col (no col buffer), with
+ * the same bits as cpu_sgemm on the same values:
  * - cpu_sgemm_packed_rows_b: B(k, j) = b[b_row_off[k] + j], each row readable
  *   cpu_sgemm_strip_cols() - 1 floats past column N (what is read there only
- *   reaches columns of C past N, which are not stored);
- * - cpu_sgemm_rows_a_team: A(i, k) = a[a_row_off[i] + k], by every thread of a
- *   team together, as cpu_sgemm_team. */
+ *   reaches columns of C past N, which are not stored); rows are copied into
+ *   the packed strips whole;
+ * - cpu_sgemm_rows_a_team: A(i, k) = a[a_row_off[i] + k], read in place by the
+ *   micro-kernel, by every thread of a team together, as cpu_sgemm_team. */
 void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const float *b, const ptrdiff_t *b_row_off,
                              float *c, ptrdiff_t ldc, int accumulate);
 void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,

@@ -54,14 +54,12 @@ typedef float vf __attribute__((vector_size(VW * sizeof(float))));
 
 /* Where one MR x NR tile reads its operands: A as a packed strip ap[kc][MR]
  * (zero-padded), or in place through MR row pointers arow (A(i, k) = arow[i][k]);
- * B as a packed strip bp[kc][NR] (zero-padded, optionally picked by the k list
- * kidx: ap then holds only the listed steps, the others were zero in every row
- * of the strip), or in place through row offsets (B(k, j) = b[boff[k] + j], the
- * NR floats from there readable). */
+ * B as a packed strip bp[kc][NR] (zero-padded), optionally picked by the k list
+ * kidx (ap then holds only the listed steps, the others were zero in every row
+ * of the strip). */
 typedef struct tile_operands {
     const float *ap, *arow[MR];
-    const float *bp, *b;
-    const ptrdiff_t *boff;
+    const float *bp;
     const int *kidx;
 } tile_operands;
 
@@ -87,10 +85,6 @@ static void micro_kernel(int kc, const tile_operands *o, float *restrict c, ptrd
     if (o->kidx) {
         const int *restrict kidx = o->kidx;
         for (int t = 0; t < kc; t++, ap += MR) MK_STEP(A_PACKED, bp + kidx[t] * NR);
-    } else if (o->boff) {
-        const float *restrict b = o->b;
-        const ptrdiff_t *restrict boff = o->boff;
-        for (int k = 0; k < kc; k++, ap += MR) MK_STEP(A_PACKED, b + boff[k]);
     } else if (!ap) {
         const float *restrict ar[MR];
         for (int i = 0; i < MR; i++) ar[i] = o->arow[i];
@@ -208,6 +202,20 @@ static void pack_b_strip(const gemm_args *g, int p0, int kc, int j0, int cols, f
     }
 }
 
+/* B given by row offsets: k [p0, p0+kc) x columns [j0, j0+NR) into bp[kc][NR],
+ * NR floats of each row whole (readable that far by contract; what lies past
+ * column N only reaches columns of C that are not stored). Plain vector copies:
+ * cheap beside the product, and the micro-kernel's loads of B stay aligned,
+ * where in-place rows at any offset would split cache lines. */
+static void pack_b_rows(const gemm_args *g, int p0, int kc, int j0, float *bp) {
+    const float *src = g->b + j0;
+    const ptrdiff_t *off = g->b_row_off + p0;
+    for (int k = 0; k < kc; k++) {
+        storev(bp + k * NR, loadv(src + off[k]));
+        storev(bp + k * NR + VW, loadv(src + off[k] + VW));
+    }
+}
+
 static int min_int(int a, int b) { return a < b ? a : b; }
 
 /* The operands of the tile at rows [i0, i0+rows) and columns j0 of the block
@@ -218,8 +226,7 @@ static tile_operands tile_at(const gemm_args *g, int pc, int kc, int i0, int row
     if (g->a_row_off)
         for (int i = 0; i < MR; i++) o.arow[i] = g->a + g->a_row_off[i0 + (i < rows ? i : 0)] + pc;
     else o.ap = ablk + (size_t)ir * kc * MR;
-    if (g->b_row_off) o.b = g->b + j0, o.boff = g->b_row_off + pc;
-    else o.bp = bp + (size_t)jr * kc * NR;
+    o.bp = bp + (size_t)jr * kc * NR;
     return o;
 }
 
@@ -239,8 +246,11 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
         int kc_even = slice_len(g->K), m_pad = (g->M + MR - 1) / MR * MR;
         for (int pc = 0; pc < g->K; pc += kc_even) {
             int kc = min_int(g->K - pc, kc_even), acc = g->acc || pc > 0;
-            for (int jr = 0; !g->b_row_off && jr < n_jr; jr++)
-                pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), bp + (size_t)jr * kc * NR);
+            for (int jr = 0; jr < n_jr; jr++) {
+                float *dst = bp + (size_t)jr * kc * NR;
+                if (g->b_row_off) pack_b_rows(g, pc, kc, jc + jr * NR, dst);
+                else pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), dst);
+            }
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
                 /* the slice at pc holds kc x m_pad floats; strips of MR rows in it */
