@@ -49,7 +49,9 @@ void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, i
 typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
 typedef int v8i __attribute__((vector_size(8 * sizeof(int))));
 
-static inline v8f select8(v8i mask, v8f yes, v8f no) { return (v8f)((mask & (v8i)yes) | (~mask & (v8i)no)); }
+/* A macro, not a function: a function taking or returning a 32-byte vector has
+ * no ABI without AVX (gcc -Wpsabi, PORTABLE=1). */
+#define select8(mask, yes, no) ((v8f)(((mask) & (v8i)(yes)) | (~(mask) & (v8i)(no))))
 
 /* n of at most 16 floats; a whole vector's worth as one constant-size copy
  * (vector moves, not a call to memcpy) */
