@@ -3,6 +3,7 @@
  * overlap, so the backward pass writes each input element once. Full windows
  * take a branch-free path (the comparisons are data-dependent coin flips). */
 #include "cpu_ops.h"
+#include "vec8.h"
 
 #include <string.h>
 
@@ -46,8 +47,6 @@ void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, i
 /* Eight windows at a time, in vectors: rows of 7 windows (the cnn's second
  * pool) are too short for gcc's own vectoriser. The window's first maximum in
  * row-major order takes the gradient, the others 0, as max4 scans. */
-typedef float v8f __attribute__((vector_size(8 * sizeof(float))));
-typedef int v8i __attribute__((vector_size(8 * sizeof(int))));
 
 /* A macro, not a function: a function taking or returning a 32-byte vector has
  * no ABI without AVX (gcc -Wpsabi, PORTABLE=1). */

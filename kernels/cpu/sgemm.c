@@ -22,12 +22,13 @@
  * count (and whatever the vector width: each element is its own lane), so
  * results are bit-identical across thread counts and ISAs with FMA. */
 #include "cpu_ops.h"
+#include "vec8.h"
 
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MR 6
+#define MR 6 /* rows of a tile; at most 8 (the packing transposes 8 x 8) */
 #if defined(__AVX512F__)
 #define VW 16 /* floats per vector register: AVX-512 zmm, 6 x 32 tiles */
 #elif defined(__AVX__)
@@ -134,21 +135,31 @@ static int slice_len(int K) {
     return slices ? (K + slices - 1) / slices : 1;
 }
 
+/* MR full rows of a row-major A, 8 steps of k from src: the 8 columns, each
+ * MR values (and 8 - MR zeros), in o. */
+static void load_columns8(v8f o[8], const float *src, ptrdiff_t a_rs) {
+    v8f r[8] = {{0}};
+    for (int i = 0; i < MR; i++) memcpy(&r[i], src + i * a_rs, sizeof r[i]);
+    transpose8(o, r);
+}
+
 /* A rows [i0, i0+MR) x k [p0, p0+kc) into ap[kc][MR], zero past row `rows`. */
 static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap) {
     const float *src = g->a + (ptrdiff_t)i0 * g->a_rs + (ptrdiff_t)p0 * g->a_cs;
+    int k = 0;
     if (g->a_rs == 1 && rows == MR) { /* A^T: the MR values of one k lie together */
-        for (int k = 0; k < kc; k++)
+        for (; k < kc; k++)
             for (int i = 0; i < MR; i++) ap[k * MR + i] = src[k * g->a_cs + i];
         return;
     }
-    for (int i = 0; i < MR; i++) {
-        if (i >= rows) {
-            for (int k = 0; k < kc; k++) ap[k * MR + i] = 0.0f;
-            continue;
+    if (g->a_cs == 1 && rows == MR) /* row-major A: transposed 8 k at a time */
+        for (; k + 8 <= kc; k += 8) {
+            v8f o[8];
+            load_columns8(o, src + k, g->a_rs);
+            for (int t = 0; t < 8; t++) memcpy(ap + (k + t) * MR, &o[t], MR * sizeof(float));
         }
-        for (int k = 0; k < kc; k++) ap[k * MR + i] = src[i * g->a_rs + k * g->a_cs];
-    }
+    for (int i = 0; i < MR; i++)
+        for (int kk = k; kk < kc; kk++) ap[kk * MR + i] = i < rows ? src[i * g->a_rs + kk * g->a_cs] : 0.0f;
 }
 
 /* pack_a_strip keeping only the k at which some row is non-zero: their
@@ -156,15 +167,31 @@ static void pack_a_strip(const gemm_args *g, int i0, int rows, int p0, int kc, f
  * strip (fixed by the shapes), and a dropped step adds exactly zero. */
 static int pack_a_strip_sparse(const gemm_args *g, int i0, int rows, int p0, int kc, float *ap, int *kidx) {
     const float *src = g->a + (ptrdiff_t)i0 * g->a_rs + (ptrdiff_t)p0 * g->a_cs;
-    int n = 0;
-    for (int k = 0; k < kc; k++) {
+    int n = 0, k = 0;
+    if (g->a_cs == 1 && rows == MR) /* row-major A (pixels, activations): 8 k at a time */
+        for (; k + 8 <= kc; k += 8) {
+            v8f o[8];
+            load_columns8(o, src + k, g->a_rs);
+            v8i nz = {0};
+            for (int i = 0; i < MR; i++) {
+                v8f row;
+                memcpy(&row, src + i * g->a_rs + k, sizeof row);
+                nz |= row != 0.0f;
+            }
+            for (int t = 0; t < 8; t++) {
+                if (!nz[t]) continue;
+                memcpy(ap + n * MR, &o[t], MR * sizeof(float));
+                kidx[n++] = k + t;
+            }
+        }
+    for (; k < kc; k++) {
         float v[MR];
-        int nz = 0;
+        int any = 0;
         for (int i = 0; i < MR; i++) {
             v[i] = i < rows ? src[i * g->a_rs + k * g->a_cs] : 0.0f;
-            nz |= v[i] != 0.0f;
+            any |= v[i] != 0.0f;
         }
-        if (!nz) continue;
+        if (!any) continue;
         for (int i = 0; i < MR; i++) ap[n * MR + i] = v[i];
         kidx[n++] = k;
     }
