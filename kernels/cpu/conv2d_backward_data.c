@@ -1,6 +1,6 @@
 /* Convolution backward-data on the cpu: for each sample, dout_b laid out wide
  * (zero at the discarded columns, im2col.c), dcol = w^T @ dout_wide
- * ([C*K*K][OC] @ [OC][OH*Ws], the blocked SGEMM, reading dout_wide in place),
+ * ([C*K*K][OC] @ [OC][OH*Ws], the blocked SGEMM, taking dout_wide by rows),
  * then the adjoint of the implicit im2col (cpu_col2im_wide: each input element
  * summed by one thread, over the taps in order) into dinp_b. One thread per
  * sample, each with its slot of the workspace: bit-identical across thread

@@ -1,7 +1,8 @@
 /* Convolution forward on the cpu, an implicit GEMM: for each sample, pad the
  * image into its slot of the workspace, then
  *   wide [OC][OH*Ws] = bias + w [OC][C*K*K] @ col
- * with col's rows read in place from the padded image (im2col.c), and keep the
+ * with col's rows taken from the padded image by offset (im2col.c; copied into
+ * the SGEMM's packed strips, never written out whole), and keep the
  * OW valid columns of each wide row. Samples are shared out among threads (one
  * slot each, no barrier between samples), each computed by one thread whole:
  * results do not depend on the thread count. */

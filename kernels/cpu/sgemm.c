@@ -125,7 +125,7 @@ typedef struct gemm_args {
     const float *a_packed; /* A already in cpu_sgemm_pack_a's layout, or NULL */
     int skip_zero_a;       /* drop the k at which a whole strip of A is zero */
     const ptrdiff_t *a_row_off; /* A read in place, A(i, k) = a[a_row_off[i] + k], or NULL */
-    const ptrdiff_t *b_row_off; /* B read in place, B(k, j) = b[b_row_off[k] + j], or NULL */
+    const ptrdiff_t *b_row_off; /* B by row offsets, B(k, j) = b[b_row_off[k] + j] (pack_b_rows), or NULL */
 } gemm_args;
 
 /* K in equal slices of at most KC (800 = 4 x 200, not 3 x 256 + 32): a
