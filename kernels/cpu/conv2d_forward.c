@@ -22,7 +22,12 @@ static size_t packed_w_floats(dmz_conv_shape s) {
     return round16(fwd > bwd ? fwd : bwd);
 }
 
-static size_t slots(dmz_conv_shape s) { return (size_t)(s.B < CPU_CONV_SLOTS ? s.B : CPU_CONV_SLOTS); }
+/* At least one: a thread still lays out its slot (offsets, zeroed tails) when
+ * the batch is empty. */
+static size_t slots(dmz_conv_shape s) {
+    int n = s.B < CPU_CONV_SLOTS ? s.B : CPU_CONV_SLOTS;
+    return (size_t)(n > 0 ? n : 1);
+}
 
 /* What each op keeps in the scratch: forward a padded image and a wide output
  * per slot; backward-data a wide dout, a wide col and a padded image per slot; backward-filter (one team on one
@@ -48,7 +53,7 @@ cpu_conv_work cpu_conv2d_work(dmz_conv_shape s, void *work) {
 
 int cpu_conv2d_threads(dmz_conv_shape s) {
     int n = (int)slots(s), nt = omp_get_max_threads();
-    return nt < n ? nt : n > 0 ? n : 1;
+    return nt < n ? nt : n;
 }
 
 static void forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s, float *work,
