@@ -450,7 +450,7 @@ bench-peer: deps
 	@$(MAKE) --no-print-directory build
 	@$(MAKE) --no-print-directory $(TF_VENV)/.installed
 	@$(TF_VENV)/bin/python bench/peers/tf_dist_mnist.py --dmzbench $(BIN) $(PEER_ARGS) $(TF_PEER_ARGS)
-	@/usr/bin/python3 bench/peers/pytorch_mlp.py --dmzbench $(BIN) $(PEER_ARGS)
+	@/usr/bin/python3 bench/peers/pytorch_peer.py --dmzbench $(BIN) $(PEER_ARGS)
 
 bench-data: deps
 	@$(MAKE) --no-print-directory build

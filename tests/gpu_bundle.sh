@@ -11,6 +11,7 @@
 #            driver's (libcuda): the CUDA runtime, libstdc++, libgomp, curl, ...
 #   data/    a data set (the cache's EMNIST CSVs or IDX files when present, else
 #            Debian's Fashion-MNIST)
+#   peers/   bench/peers/pytorch_peer.py (run where the GPU machine has PyTorch)
 #   run.sh   tests/gpu_check.sh: one call, one verdict file
 #   VERSION  git revision, toolkit, GPU architectures, build host
 #
@@ -56,6 +57,8 @@ else
   exit 1
 fi
 
+mkdir -p "$out/peers"
+cp bench/peers/pytorch_peer.py "$out/peers/"
 cp tests/gpu_check.sh "$out/run.sh"
 chmod +x "$out/run.sh"
 echo "dmzbench $(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown), nvcc $nvcc_version, sm_$(echo $archs | sed 's/ / sm_/g'), built $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)" >"$out/VERSION"

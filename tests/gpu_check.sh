@@ -19,6 +19,12 @@
 #   training      the paper's mlp, 2000 steps, on cuda and on cpu from the same
 #                 seed: test accuracy within 0.02, test loss within 10%; then cuda
 #                 with --graph --log-every 100 (its wall time beside the plain run's)
+#   cnn           the cnn, 300 steps, on cpu, cuda and cudnn from the same seed:
+#                 each GPU backend's test accuracy within 0.03 of cpu's, test loss
+#                 within 15% (cudnn skips, saying why, without NVIDIA's libraries)
+#   peer-pytorch  PyTorch eager on the same GPU beside dmzbench (peers/pytorch_peer.py):
+#                 the mlp's 2000 steps (dmzbench plain and --graph) and the cnn's
+#                 step; skipped where python3 has no torch with CUDA
 # plus the timings of both runs. OUTDIR/verdict.txt says it all ("verdict: PASS",
 # "FAIL" or "NO-GPU"); the logs and run directories lie beside it.
 set -u
@@ -144,6 +150,68 @@ else
       check graph fail "see train-graph.log"
     fi
   fi
+fi
+
+# ---------------------------------------------------------------- the cnn on cuda and cudnn beside cpu
+step_ms() { awk -v w="$(col "$1" wall_s)" -v s="$(col "$1" steps)" 'BEGIN { if (s > 0) printf "%.3f", 1e3 * w / s }'; }
+if [ $gpu = 0 ]; then check cnn skipped "no GPU"
+elif [ -z "$data" ]; then check cnn fail "no data set in the bundle"
+else
+  cnn_train() { # backend -> its summary.csv, or nothing when the run failed
+    "$here/bin/dmzbench" train --model cnn --backend "$1" --data "$data" --steps 300 --repeat 1 --seed 1 \
+      --log-every 50 --out "$out/runs" --name "gpucheck-cnn-$1" --quiet --no-plots >"$out/train-cnn-$1.log" 2>&1 &&
+      echo "$(ls -d "$out"/runs/*gpucheck-cnn-$1-* 2>/dev/null | tail -1)/summary.csv"
+  }
+  c_sum=$(cnn_train cpu)
+  if [ -z "$c_sum" ] || [ ! -s "$c_sum" ]; then check cnn fail "the cpu run failed: see train-cnn-cpu.log"
+  else
+    for be in cuda cudnn; do
+      g_sum=$(cnn_train $be)
+      if [ -z "$g_sum" ] || [ ! -s "$g_sum" ]; then
+        if [ $be = cudnn ] && grep -q "cannot run here" "$out/train-cnn-$be.log"; then
+          check cnn-$be skipped "$(grep -m1 'cannot run here' "$out/train-cnn-$be.log" | cut -c1-200)"
+        else check cnn-$be fail "see train-cnn-$be.log"; fi
+        continue
+      fi
+      say "number: cnn step_ms cpu=$(step_ms "$c_sum") $be=$(step_ms "$g_sum"); test_accuracy cpu=$(col "$c_sum" test_accuracy) $be=$(col "$g_sum" test_accuracy)"
+      line=$(awk -v ca="$(col "$c_sum" test_accuracy)" -v ga="$(col "$g_sum" test_accuracy)" \
+                 -v cl="$(col "$c_sum" test_loss)" -v gl="$(col "$g_sum" test_loss)" 'BEGIN {
+        da = ga - ca; if (da < 0) da = -da; dl = (gl - cl) / cl; if (dl < 0) dl = -dl
+        printf "%s |accuracy diff| %.4f (<= 0.03), |test loss diff| %.1f%% (<= 15%%)", (da <= 0.03 && dl <= 0.15) ? "pass" : "fail", da, 100 * dl }')
+      check cnn-$be "${line%% *}" "${line#* }"
+    done
+  fi
+fi
+
+# ---------------------------------------------------------------- PyTorch on the same GPU
+torch_python() { # the first python that has torch with CUDA; each one's reason why not in peer-pytorch.log
+  local cand why
+  : >"$out/peer-pytorch.log"
+  for cand in python3 /usr/bin/python3 python; do
+    command -v $cand >/dev/null 2>&1 || continue
+    if why=$($cand -c 'import numpy, torch; assert torch.cuda.is_available(), "torch " + torch.__version__ + " sees no CUDA device"' 2>&1); then
+      echo $cand; return 0
+    fi
+    echo "$cand: $(echo "$why" | tail -1)" >>"$out/peer-pytorch.log"
+  done
+  return 1
+}
+if [ $gpu = 0 ]; then check peer-pytorch skipped "no GPU"
+elif [ -z "$data" ]; then check peer-pytorch fail "no data set in the bundle"
+elif ! py=$(torch_python); then
+  check peer-pytorch skipped "no python here has PyTorch with CUDA: $(paste -sd';' "$out/peer-pytorch.log" | cut -c1-300)"
+else
+  ok=1
+  peer() { # label, then pytorch_peer.py options
+    local label=$1; shift
+    $py "$here/peers/pytorch_peer.py" --dmzbench "$here/bin/dmzbench" --device cuda --data "$data" --repeat 2 \
+      --out "$out/runs" "$@" >"$out/peer-$label.txt" 2>&1 || { ok=0; return; }
+    say "number: $label: $(grep -m1 '^ratio:' "$out/peer-$label.txt" | cut -d' ' -f2-)"
+  }
+  peer mlp --model mlp --steps 2000 --dmzbench-args "--log-every 100"
+  peer mlp-graph --model mlp --steps 2000 --dmzbench-args "--graph --log-every 100"
+  peer cnn --model cnn --steps 200 --dmzbench-args "--log-every 50"
+  if [ $ok = 1 ]; then check peer-pytorch pass "tables in peer-*.txt"; else check peer-pytorch fail "see peer-*.txt"; fi
 fi
 
 # ---------------------------------------------------------------- verdict
