@@ -23,7 +23,7 @@
 # Debian packages this build needs (make deps installs what is missing).
 DEB_PACKAGES := build-essential pkg-config libcsv-dev libcurl4-openssl-dev zlib1g-dev \
                 libcjson-dev nettle-dev libzip-dev libinih-dev libcmocka-dev \
-                gnuplot-nox dataset-fashion-mnist \
+                gnuplot-nox dataset-fashion-mnist xz-utils \
                 $(if $(NO_MPI),,libopenmpi-dev openmpi-bin) \
                 $(if $(NO_HWLOC),,libhwloc-dev) $(if $(NO_PAPI),,libpapi-dev)
 
