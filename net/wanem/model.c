@@ -53,11 +53,17 @@ double dmz_wan_model_allreduce_asrun_s(dmz_wan_ab ab, int p, double n, double ea
     return rounds * dmz_wan_model_message_s(ab, n, eager) + 2.0 * (p - 1) * dmz_wan_model_message_s(ab, n / p, eager);
 }
 
+double dmz_wan_model_barrier_s(dmz_wan_ab ab, int p) { return p < 2 ? 0 : 2 * ab.alpha_s; }
+
+double dmz_wan_model_sync_asrun_step_s(double compute_s, dmz_wan_ab ab, int p, double n_bytes, double eager_bytes) {
+    return compute_s + dmz_wan_model_barrier_s(ab, p) + dmz_wan_model_allreduce_asrun_s(ab, p, n_bytes, eager_bytes);
+}
+
 dmz_wan_ab dmz_wan_model_fit(const double *bytes, const double *t, int n) {
     dmz_wan_ab ab = {NAN, NAN};
     double n1 = 0, t1 = NAN, n2 = 0, t2 = NAN;
     for (int i = 0; i < n; i++) {
-        if (bytes[i] == 1) ab.alpha_s = t[i];
+        if (bytes[i] <= DMZ_WAN_ALPHA_MAX_BYTES && !(ab.alpha_s <= t[i])) ab.alpha_s = t[i];
         if (bytes[i] > n2) n1 = n2, t1 = t2, n2 = bytes[i], t2 = t[i];
         else if (bytes[i] > n1) n1 = bytes[i], t1 = t[i];
     }

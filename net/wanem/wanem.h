@@ -124,8 +124,8 @@ cJSON *dmz_wan_meta_from_env(void);
 
 /* ---------------------------------------------------------------- the α–β model
  * Hockney's model: a message of n bytes between two ranks takes α + n·β one
- * way (α: latency, β: seconds per byte). From the probe: α = the one-way time
- * of a 1-byte message, β = (t(N) − α) / N at its largest size N. */
+ * way (α: latency, β: seconds per byte). From the probe: α = the smallest
+ * one-way time of the messages up to 1 KiB, β from its two largest sizes. */
 typedef struct dmz_wan_ab { double alpha_s, beta_s_per_byte; } dmz_wan_ab;
 
 /* Ring all-reduce of n bytes over p ranks (reduce-scatter + all-gather, as
@@ -139,9 +139,19 @@ double dmz_wan_model_allreduce_s(dmz_wan_ab ab, int p, double n_bytes);
  * n, then p−1 of n/p, then p−1 of n/p (for p = 2: n, n/2, n/2 in sequence). */
 double dmz_wan_model_message_s(dmz_wan_ab ab, double m_bytes, double eager_bytes);
 double dmz_wan_model_allreduce_asrun_s(dmz_wan_ab ab, int p, double n_bytes, double eager_bytes);
-/* From a probe's rows of one pair: α = the 1-byte one-way time, β from the two
- * largest sizes (both past the eager limit, so the rendezvous cancels). */
+/* From a probe's rows of one pair: α = the smallest one-way time of the rows
+ * up to DMZ_WAN_ALPHA_MAX_BYTES (each row a mean of round trips: one row alone
+ * carries whatever a busy core added to it; the bandwidth term there is under
+ * 0.1% of any WAN delay), β from the two largest sizes (both past the eager
+ * limit, so the rendezvous cancels). */
+#define DMZ_WAN_ALPHA_MAX_BYTES 1024
 dmz_wan_ab dmz_wan_model_fit(const double *bytes, const double *one_way_s, int n);
+/* The barrier before each sync exchange (net/comm_mpi.c: fan-in to rank 0,
+ * fan-out from it; its wait is the step's wait_s): 2α for p >= 2. */
+double dmz_wan_model_barrier_s(dmz_wan_ab ab, int p);
+/* A sync step as bench/train.c runs it: compute, the barrier, the all-reduce
+ * as run. */
+double dmz_wan_model_sync_asrun_step_s(double compute_s, dmz_wan_ab ab, int p, double n_bytes, double eager_bytes);
 /* Sync step: the single rank's step time (data + forward + backward + update)
  * plus the all-reduce. */
 double dmz_wan_model_sync_step_s(double compute_s, dmz_wan_ab ab, int p, double n_bytes);
