@@ -196,6 +196,134 @@ static void test_conv2d_gradients(void **state) {
     }
 }
 
+/* ---------------------------------------------------------------- Winograd */
+/* The shapes that take F(2x2, 5x5) (conv2d_winograd.c): 5x5 filters, 8 or
+ * more channels each side; odd sizes (partial tiles at the right and bottom),
+ * channel counts that are not a multiple of the vector width, every padding
+ * from 'valid' to 4, more samples than tiles per block, and the cnn's conv2. */
+static const dmz_conv_shape wino_shapes[] = {
+    {.B = 3, .C = 9, .H = 7, .W = 11, .OC = 10, .K = 5, .pad = 2},
+    {.B = 2, .C = 8, .H = 9, .W = 6, .OC = 17, .K = 5, .pad = 0},
+    {.B = 2, .C = 12, .H = 5, .W = 5, .OC = 8, .K = 5, .pad = 4},
+    {.B = 5, .C = 16, .H = 8, .W = 13, .OC = 9, .K = 5, .pad = 1},
+    {.B = 1, .C = 8, .H = 6, .W = 7, .OC = 8, .K = 5, .pad = 3},
+    {.B = 4, .C = 32, .H = 14, .W = 14, .OC = 64, .K = 5, .pad = 2},
+};
+
+static void conv_backward_naive(double *dinp, double *dw, const float *dout, const float *inp, const float *w,
+                                dmz_conv_shape s) {
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+    memset(dinp, 0, sizeof(double) * s.B * s.C * s.H * s.W);
+    memset(dw, 0, sizeof(double) * s.OC * s.C * s.K * s.K);
+    for (int b = 0; b < s.B; b++)
+        for (int o = 0; o < s.OC; o++)
+            for (int y = 0; y < OH; y++)
+                for (int x = 0; x < OW; x++) {
+                    double g = dout[((b * s.OC + o) * OH + y) * OW + x];
+                    for (int c = 0; c < s.C; c++)
+                        for (int ky = 0; ky < s.K; ky++)
+                            for (int kx = 0; kx < s.K; kx++) {
+                                int iy = y + ky - s.pad, ix = x + kx - s.pad;
+                                if (iy < 0 || iy >= s.H || ix < 0 || ix >= s.W) continue;
+                                size_t ii = (((size_t)b * s.C + c) * s.H + iy) * s.W + ix;
+                                size_t wi = (((size_t)o * s.C + c) * s.K + ky) * s.K + kx;
+                                dinp[ii] += g * w[wi];
+                                dw[wi] += g * inp[ii];
+                            }
+                }
+}
+
+/* Winograd's transforms scale values up (B^T d B by up to 100, A dY A^T by
+ * up to 9) and G divides them back down, so its rounding error is larger than
+ * the direct sum's, most of all in backward-filter, whose sums run over every
+ * tile in the transformed domain. Errors in units of sqrt(L) (L = the products
+ * in one output: C*25 forward, OC*25 backward-data, B*OH*OW backward-filter;
+ * operands uniform in [-1, 1]), the largest over these shapes, measured here:
+ * forward 5.0e-6, backward-data 5.7e-6, backward-filter 1.6e-5. The bounds
+ * allow about 4 times that. */
+static const double wino_bound[3] = {2.4e-5, 2.4e-5, 6.4e-5};
+static const char *const wino_op[3] = {"forward", "backward-data", "backward-filter"};
+
+static void check_winograd(dmz_conv_shape s, uint64_t seed, double worst[3]) {
+    conv_case c;
+    conv_case_make(&c, s, seed);
+    assert_true(cpu_conv_winograd_fits(s));
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+    size_t n = conv_out_n(s), ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
+    float *out = malloc(n * sizeof(float)), *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float));
+    double *want = malloc(n * sizeof(double)), *want_dinp = malloc(ni * sizeof(double));
+    double *want_dw = malloc(nw * sizeof(double));
+    char what[160];
+    be()->conv2d_forward(out, c.inp, c.w, c.bias, s, c.work);
+    conv_naive(want, c.inp, c.w, c.bias, s);
+    be()->conv2d_backward_data(dinp, c.R, c.w, s, c.work);
+    be()->conv2d_backward_filter(dw, NULL, c.R, c.inp, s, c.work);
+    conv_backward_naive(want_dinp, want_dw, c.R, c.inp, c.w, s);
+    struct {
+        const float *got;
+        const double *want;
+        size_t n;
+        double L;
+    } checks[3] = {{out, want, n, (double)s.C * 25},
+                   {dinp, want_dinp, ni, (double)s.OC * 25},
+                   {dw, want_dw, nw, (double)s.B * OH * OW}};
+    for (int k = 0; k < 3; k++) {
+        snprintf(what, sizeof what, "winograd %s B=%d C=%d H=%d W=%d OC=%d pad=%d", wino_op[k], s.B, s.C, s.H, s.W,
+                 s.OC, s.pad);
+        double e = 0, unit = sqrt(checks[k].L + 1);
+        for (size_t i = 0; i < checks[k].n; i++) e = fmax(e, fabs(checks[k].got[i] - checks[k].want[i]));
+        worst[k] = fmax(worst[k], e / unit);
+        assert_int_equal(count_mismatches(what, checks[k].got, checks[k].want, checks[k].n, wino_bound[k] * unit, 0), 0);
+    }
+    free(out), free(dinp), free(dw), free(want), free(want_dinp), free(want_dw);
+    conv_case_free(&c);
+}
+
+static void test_conv2d_winograd_definition(void **state) {
+    (void)state;
+    double worst[3] = {0};
+    for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++) check_winograd(wino_shapes[i], 80 + i, worst);
+    for (int k = 0; k < 3; k++)
+        fprintf(stderr, "  winograd %-15s largest error %.2g * sqrt(L) (bound %.2g)\n", wino_op[k], worst[k], wino_bound[k]);
+}
+
+/* Finite differences through the Winograd path, and the same bits for any
+ * thread count (tiles and transform points are shared out, sums are not).
+ * The loss is linear in each operand, so central differences are exact for
+ * any step; a step of 0.25 keeps the forward pass's rounding (larger than the
+ * direct sum's) small beside the difference. */
+static void test_conv2d_winograd_gradients_and_threads(void **state) {
+    (void)state;
+    dmz_conv_shape s = wino_shapes[0];
+    conv_case c;
+    conv_case_make(&c, s, 99);
+    size_t ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K, n = conv_out_n(s);
+    float *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float)), *out = malloc(n * sizeof(float));
+    double *want = malloc((ni > nw ? ni : nw) * sizeof(double));
+    be()->conv2d_backward_data(dinp, c.R, c.w, s, c.work);
+    be()->conv2d_backward_filter(dw, NULL, c.R, c.inp, s, c.work);
+    finite_diff(conv_loss_v, &c, c.inp, ni, want, 0.25f);
+    assert_int_equal(count_mismatches("winograd dinp", dinp, want, ni, 1e-3, 1e-3), 0);
+    finite_diff(conv_loss_v, &c, c.w, nw, want, 0.25f);
+    assert_int_equal(count_mismatches("winograd dw", dw, want, nw, 1e-3, 1e-3), 0);
+    be()->conv2d_forward_relu(out, c.inp, c.w, c.bias, s, c.work);
+    int saved = omp_get_max_threads();
+    for (int nt = 1; nt <= 3; nt++) {
+        omp_set_num_threads(nt);
+        float *o2 = malloc(n * sizeof(float)), *di2 = malloc(ni * sizeof(float)), *dw2 = malloc(nw * sizeof(float));
+        be()->conv2d_forward_relu(o2, c.inp, c.w, c.bias, s, c.work);
+        be()->conv2d_backward_data(di2, c.R, c.w, s, c.work);
+        be()->conv2d_backward_filter(dw2, NULL, c.R, c.inp, s, c.work);
+        assert_memory_equal(o2, out, n * sizeof(float));
+        assert_memory_equal(di2, dinp, ni * sizeof(float));
+        assert_memory_equal(dw2, dw, nw * sizeof(float));
+        free(o2), free(di2), free(dw2);
+    }
+    omp_set_num_threads(saved);
+    free(dinp), free(dw), free(out), free(want);
+    conv_case_free(&c);
+}
+
 /* ---------------------------------------------------------------- maxpool */
 static void test_maxpool_definition(void **state) {
     (void)state;
@@ -419,6 +547,8 @@ int main(void) {
         cmocka_unit_test(test_sgemm_sparse_a),
         cmocka_unit_test(test_conv2d_forward_definition),
         cmocka_unit_test(test_conv2d_gradients),
+        cmocka_unit_test(test_conv2d_winograd_definition),
+        cmocka_unit_test(test_conv2d_winograd_gradients_and_threads),
         cmocka_unit_test(test_maxpool_definition),
         cmocka_unit_test(test_maxpool_ties_in_long_rows),
         cmocka_unit_test(test_maxpool_gradients),

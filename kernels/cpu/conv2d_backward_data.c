@@ -34,6 +34,10 @@ size_t cpu_conv2d_backward_data_slot_floats(dmz_conv_shape s) {
 }
 
 void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work) {
+    if (cpu_conv_winograd_fits(s)) {
+        cpu_conv_winograd_backward_data(dinp, dout, w, s, work);
+        return;
+    }
     int Q = cpu_conv_wide_cols(s), CKK = s.C * s.K * s.K;
     size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * dmz_conv_out_h(s) * dmz_conv_out_w(s);
     size_t wide_n = round16((size_t)s.OC * Q + (size_t)cpu_sgemm_strip_cols()), dcol_n = round16((size_t)CKK * Q);

@@ -38,6 +38,14 @@ static float bias_grad(const float *dout, int oc, dmz_conv_shape s) {
 
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work) {
+    if (cpu_conv_winograd_fits(s)) {
+        cpu_conv_winograd_backward_filter(dw, dout, inp, s, work);
+        if (dbias) {
+#pragma omp parallel for schedule(static) num_threads(cpu_conv2d_threads(s))
+            for (int oc = 0; oc < s.OC; oc++) dbias[oc] = bias_grad(dout, oc, s);
+        }
+        return;
+    }
     int OH = dmz_conv_out_h(s), Q = cpu_conv_wide_cols(s), CKK = s.C * s.K * s.K;
     size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * dmz_conv_out_w(s);
     size_t pimg_n = cpu_conv_padded_floats(s), pair_n = pimg_n + round16((size_t)Q * s.OC);

@@ -42,7 +42,9 @@ static size_t scratch_floats(dmz_conv_shape s) {
 }
 
 size_t cpu_conv2d_workspace(dmz_conv_shape s) {
-    return (tap_table_floats(s) + packed_w_floats(s) + scratch_floats(s)) * sizeof(float);
+    size_t implicit = (tap_table_floats(s) + packed_w_floats(s) + scratch_floats(s)) * sizeof(float);
+    size_t winograd = cpu_conv_winograd_workspace(s);
+    return implicit > winograd ? implicit : winograd;
 }
 
 cpu_conv_work cpu_conv2d_work(dmz_conv_shape s, void *work) {
@@ -58,6 +60,10 @@ int cpu_conv2d_threads(dmz_conv_shape s) {
 
 static void forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s, float *work,
                     int relu) {
+    if (cpu_conv_winograd_fits(s)) {
+        cpu_conv_winograd_forward(out, inp, w, bias, relu, s, work);
+        return;
+    }
     int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Ws = cpu_conv_wide_row(s), Q = cpu_conv_wide_cols(s);
     int CKK = s.C * s.K * s.K;
     size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * OW, pimg_n = cpu_conv_padded_floats(s);

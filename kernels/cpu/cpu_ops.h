@@ -3,6 +3,7 @@
 #ifndef DMZ_CPU_OPS_H
 #define DMZ_CPU_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "kernels/backend.h"
@@ -45,6 +46,17 @@ void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const f
                              float *c, ptrdiff_t ldc, int accumulate);
 void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,
                            ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
+
+/* C[M][N] = (accumulate ? C : 0) + A @ B with nothing packed, on the calling
+ * thread, for small K (the Winograd products): A(i, k) = a[i*a_is + k*a_ks]
+ * taken as scalars, B(k, j) = b[k*b_ks + j] read in place as vectors. A must
+ * be readable for whole strips of cpu_sgemm_strip_rows() rows and every row of B
+ * cpu_sgemm_strip_cols() - 1 floats past column N: what is read there only
+ * reaches elements of C that are not stored. One element's sum runs over k in
+ * order, then adds to C. */
+void cpu_sgemm_strided(int M, int N, int K, const float *a, ptrdiff_t a_is, ptrdiff_t a_ks, const float *b,
+                       ptrdiff_t b_ks, float *c, ptrdiff_t ldc, int accumulate);
+int cpu_sgemm_strip_rows(void);
 
 /* dst[c][r] = src[r][c] for r < rows, c < cols (row strides ld_src, ld_dst). */
 void cpu_transpose(float *dst, ptrdiff_t ld_dst, const float *src, ptrdiff_t ld_src, int rows, int cols);
@@ -91,6 +103,14 @@ void cpu_conv2d_forward_relu(float *out, const float *inp, const float *w, const
 void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work);
+/* 5x5 filters, 8 channels or more each side: Winograd F(2x2, 5x5)
+ * (conv2d_winograd.c), which the three conv ops take where it fits. */
+bool cpu_conv_winograd_fits(dmz_conv_shape s);
+size_t cpu_conv_winograd_workspace(dmz_conv_shape s); /* 0 where it does not fit */
+void cpu_conv_winograd_forward(float *out, const float *inp, const float *w, const float *bias, int relu,
+                               dmz_conv_shape s, float *work);
+void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
+void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work);
 void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 void cpu_adam_update(float *params, const float *grads, float *m, float *v, size_t n,

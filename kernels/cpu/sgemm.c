@@ -62,6 +62,9 @@ typedef struct tile_operands {
     const float *ap, *arow[MR];
     const float *bp;
     const int *kidx;
+    /* cpu_sgemm_strided: A(i, k) = as[i*a_is + k*a_ks], B(k, j) = bs[k*b_ks + j] in place, unaligned */
+    const float *as, *bs;
+    ptrdiff_t a_is, a_ks, b_ks;
 } tile_operands;
 
 #define MK_STEP(A, brow)                                     \
@@ -77,13 +80,18 @@ typedef struct tile_operands {
     } while (0)
 #define A_PACKED(i) ap[i]
 #define A_IN_PLACE(i) ar[i][k]
+#define A_STRIDED(i) as[(i) * a_is]
 
 /* One MR x NR tile: c[0..mr)[0..nr) = (acc ? c : 0) + A B over kc steps. */
 static void micro_kernel(int kc, const tile_operands *o, float *restrict c, ptrdiff_t ldc, int mr, int nr, int acc) {
     vf c0a = {0}, c0b = {0}, c1a = {0}, c1b = {0}, c2a = {0}, c2b = {0};
     vf c3a = {0}, c3b = {0}, c4a = {0}, c4b = {0}, c5a = {0}, c5b = {0};
     const float *restrict ap = o->ap, *restrict bp = __builtin_assume_aligned(o->bp, VW * sizeof(float));
-    if (o->kidx) {
+    if (o->bs) {
+        const float *restrict as = o->as, *restrict bs = o->bs;
+        ptrdiff_t a_is = o->a_is, a_ks = o->a_ks, b_ks = o->b_ks;
+        for (int k = 0; k < kc; k++, as += a_ks, bs += b_ks) MK_STEP(A_STRIDED, bs);
+    } else if (o->kidx) {
         const int *restrict kidx = o->kidx;
         for (int t = 0; t < kc; t++, ap += MR) MK_STEP(A_PACKED, bp + kidx[t] * NR);
     } else if (!ap) {
@@ -316,6 +324,7 @@ static void gemm_part(const gemm_args *g, int part, int parts) {
 }
 
 int cpu_sgemm_strip_cols(void) { return NR; }
+int cpu_sgemm_strip_rows(void) { return MR; }
 
 size_t cpu_sgemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)K; }
 
@@ -381,6 +390,16 @@ void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_
                ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
     gemm_args g = {M, N, K, a, a_rs, a_cs, b, b_rs, b_cs, c, ldc, accumulate, NULL, 0, NULL, NULL};
     gemm_run(&g);
+}
+
+void cpu_sgemm_strided(int M, int N, int K, const float *a, ptrdiff_t a_is, ptrdiff_t a_ks, const float *b,
+                       ptrdiff_t b_ks, float *c, ptrdiff_t ldc, int accumulate) {
+    for (int i0 = 0; i0 < M; i0 += MR)
+        for (int j0 = 0; j0 < N; j0 += NR) {
+            int rows = min_int(M - i0, MR);
+            tile_operands o = {.as = a + i0 * a_is, .bs = b + j0, .a_is = a_is, .a_ks = a_ks, .b_ks = b_ks};
+            micro_kernel(K, &o, c + (ptrdiff_t)i0 * ldc + j0, ldc, rows, min_int(N - j0, NR), accumulate);
+        }
 }
 
 void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,

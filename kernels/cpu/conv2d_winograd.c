@@ -1,0 +1,376 @@
+/* 5x5 convolutions (stride 1) on the cpu by Winograd's minimal filtering,
+ * F(2x2, 5x5) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016): each 2x2 block of outputs from a 6x6 patch of input as
+ *   Y = A^T [ (G g G^T) (.) (B^T d B) ] A
+ * so that the products over channels become 36 small GEMMs (one per point xi
+ * of the 6x6 transform), 36 multiply-adds where the direct form does 100.
+ * The cnn's second layer (32 -> 64 channels, 14x14) spends 3 of its 5
+ * GFLOP-sized passes here; see conv2d_forward.c for the implicit GEMM that
+ * every other shape takes.
+ *
+ * Matrices: Toom-Cook at the points 0, 1, -1, 2, -2 and infinity (derived
+ * exactly with sympy, checked on integers: y_i = sum_k d_{i+k} g_k):
+ *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
+ *   G   = [1/4 0 0 0 0; -1/6 x5; -1/6 1/6 -1/6 1/6 -1/6;
+ *          1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1]
+ *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
+ *          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ *
+ * Layout: activations go to channels-last (NHWC, channels padded to CV with
+ * zeros) so that every transform works on CV channels at once in vectors; the
+ * transformed tiles of a block of TB tiles sit as V[xi][tile][channel] and
+ * M[xi][tile][out channel], read and written by cpu_sgemm_strided in place.
+ *
+ * The three passes:
+ * - forward: V from the input, U = G g G^T from the filters, M = V U per xi,
+ *   Y = A^T M A (+ bias, ReLU);
+ * - backward-data: the forward pass over dout with the filters flipped and
+ *   transposed (w'[c][oc] = w[oc][c] rotated 180 degrees, pad K-1-pad);
+ * - backward-filter: dU[xi] = sum over tiles of (A dY A^T)[xi]^T V[xi], then
+ *   dw = G^T dU G (the adjoint of U = G g G^T and Y = A^T M A).
+ *
+ * Determinism: forward and backward-data give each tile to one thread; in
+ * backward-filter each xi belongs to one thread, which adds the blocks of TB_F
+ * tiles in order. Block sizes are constants, so results are bit-identical for
+ * any thread count. The rounding differs from the direct sum (transforms
+ * scale values by up to 25 and back); tests bound it (tests/test_cnn.c). */
+#include "cpu_ops.h"
+
+#include <omp.h>
+#include <string.h>
+
+#define CV 16   /* channels per vector, and the channel padding */
+#define NXI 36  /* points of the 6x6 transform */
+#define TB 48   /* tiles per block in forward / backward-data: a multiple of the SGEMM's 6 rows */
+#define TB_F 96 /* tiles per block in backward-filter (the team's shared block) */
+
+typedef float vc __attribute__((vector_size(CV * sizeof(float))));
+typedef int vci __attribute__((vector_size(CV * sizeof(int))));
+
+#define loadc(p) ({ vc v_; memcpy(&v_, (p), sizeof v_); v_; })
+#define storec(p, v)                 \
+    do {                             \
+        vc s_ = (v);                 \
+        memcpy((p), &s_, sizeof s_); \
+    } while (0)
+
+static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
+
+typedef struct geom {
+    int B, Cin, Cout, H, W, pad; /* input B x Cin x H x W, output B x Cout x OH x OW */
+    int OH, OW, ty, tx;          /* 2x2 output tiles: ty x tx per image */
+    int Hp, Wp, Cinp, Coutp;     /* padded channels-last input: Hp x Wp x Cinp */
+    size_t tiles;
+} geom;
+
+static geom geom_of(int B, int Cin, int Cout, int H, int W, int pad) {
+    geom g = {.B = B, .Cin = Cin, .Cout = Cout, .H = H, .W = W, .pad = pad};
+    g.OH = H + 2 * pad - 4, g.OW = W + 2 * pad - 4;
+    g.ty = (g.OH + 1) / 2, g.tx = (g.OW + 1) / 2;
+    g.Hp = 2 * g.ty + 4, g.Wp = 2 * g.tx + 4;
+    g.Cinp = (int)round_up((size_t)Cin, CV), g.Coutp = (int)round_up((size_t)Cout, CV);
+    g.tiles = (size_t)B * g.ty * g.tx;
+    return g;
+}
+
+static geom forward_geom(dmz_conv_shape s) { return geom_of(s.B, s.C, s.OC, s.H, s.W, s.pad); }
+static geom backward_data_geom(dmz_conv_shape s) {
+    return geom_of(s.B, s.OC, s.C, dmz_conv_out_h(s), dmz_conv_out_w(s), s.K - 1 - s.pad);
+}
+
+bool cpu_conv_winograd_fits(dmz_conv_shape s) {
+    return s.K == 5 && s.pad >= 0 && s.pad <= 4 && s.C >= 8 && s.OC >= 8 && s.B > 0 && dmz_conv_out_h(s) > 0 &&
+           dmz_conv_out_w(s) > 0;
+}
+
+/* At most CPU_CONV_SLOTS threads: the workspace holds that many blocks. */
+static int team_size(void) {
+    int nt = omp_get_max_threads();
+    return nt < CPU_CONV_SLOTS ? nt : CPU_CONV_SLOTS;
+}
+
+/* ---------------------------------------------------------------- workspace */
+/* The slack after each buffer: cpu_sgemm_strided reads whole strips past its
+ * last row and column. */
+#define SLACK 64
+
+static size_t u_floats(geom g) { return round_up((size_t)NXI * g.Cinp * g.Coutp + SLACK, CV); }
+static size_t x_floats(geom g) { return round_up((size_t)g.B * g.Hp * g.Wp * g.Cinp, CV); }
+static size_t y_floats(geom g) { return round_up((size_t)g.B * g.OH * g.OW * g.Coutp, CV); }
+static size_t block_floats(geom g, int tb) { return round_up((size_t)NXI * tb * (g.Cinp + g.Coutp) + 2 * SLACK, CV); }
+/* backward-filter: dY channels-last, tiles whole (2ty x 2tx, zero past OH x OW) */
+static size_t dy_floats(geom g) { return round_up((size_t)g.B * 2 * g.ty * 2 * g.tx * g.Coutp, CV); }
+
+static size_t pass_floats(geom g) {
+    return u_floats(g) + x_floats(g) + y_floats(g) + (size_t)CPU_CONV_SLOTS * block_floats(g, TB);
+}
+
+size_t cpu_conv_winograd_workspace(dmz_conv_shape s) {
+    if (!cpu_conv_winograd_fits(s)) return 0;
+    geom f = forward_geom(s), d = backward_data_geom(s);
+    size_t fwd = pass_floats(f), bwd_data = pass_floats(d);
+    size_t bwd_filter = u_floats(f) + x_floats(f) + dy_floats(f) + block_floats(f, TB_F);
+    size_t most = fwd > bwd_data ? fwd : bwd_data;
+    return (most > bwd_filter ? most : bwd_filter) * sizeof(float);
+}
+
+/* ---------------------------------------------------------------- layouts */
+/* Sample b of an NCHW tensor into the padded channels-last buffer: zero
+ * borders and channel padding, the image at (pad, pad). */
+static void to_padded_nhwc(float *xp, const float *x, geom g, int b) {
+    float *dst = xp + (size_t)b * g.Hp * g.Wp * g.Cinp;
+    const float *src = x + (size_t)b * g.Cin * g.H * g.W;
+    size_t row = (size_t)g.Wp * g.Cinp;
+    int y_end = g.pad + g.H < g.Hp ? g.pad + g.H : g.Hp;
+    for (int yy = 0; yy < g.Hp; yy++) {
+        float *r = dst + yy * row;
+        if (yy < g.pad || yy >= y_end) {
+            memset(r, 0, row * sizeof(float));
+            continue;
+        }
+        int x_end = g.pad + g.W < g.Wp ? g.pad + g.W : g.Wp;
+        memset(r, 0, (size_t)g.pad * g.Cinp * sizeof(float));
+        memset(r + (size_t)x_end * g.Cinp, 0, (size_t)(g.Wp - x_end) * g.Cinp * sizeof(float));
+        if (g.Cinp > g.Cin)
+            for (int xx = g.pad; xx < x_end; xx++) memset(r + (size_t)xx * g.Cinp + g.Cin, 0, (size_t)(g.Cinp - g.Cin) * sizeof(float));
+        cpu_transpose(r + (size_t)g.pad * g.Cinp, g.Cinp, src + (size_t)(yy - g.pad) * g.W, (ptrdiff_t)g.H * g.W, g.Cin,
+                      x_end - g.pad);
+    }
+}
+
+/* Sample b of the channels-last result into NCHW. */
+static void from_nhwc(float *out, const float *y, geom g, int b) {
+    const float *src = y + (size_t)b * g.OH * g.OW * g.Coutp;
+    float *dst = out + (size_t)b * g.Cout * g.OH * g.OW;
+    for (int r = 0; r < g.OH; r++)
+        cpu_transpose(dst + (size_t)r * g.OW, (ptrdiff_t)g.OH * g.OW, src + (size_t)r * g.OW * g.Coutp, g.Coutp, g.OW,
+                      g.Cout);
+}
+
+/* ---------------------------------------------------------------- transforms */
+/* o = B^T i (i and o: 6 vectors at stride si / so) */
+static inline void bt6(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
+    vc d0 = i[0], d1 = i[si], d2 = i[2 * si], d3 = i[3 * si], d4 = i[4 * si], d5 = i[5 * si];
+    vc p = d4 - 4 * d2, q = d3 - 4 * d1; /* rows 1, 2: p +- q */
+    vc r = d4 - d2, t = 2 * (d3 - d1);   /* rows 3, 4: r +- t */
+    o[0] = 4 * d0 - 5 * d2 + d4;
+    o[so] = p + q, o[2 * so] = p - q;
+    o[3 * so] = r + t, o[4 * so] = r - t;
+    o[5 * so] = 4 * d1 - 5 * d3 + d5;
+}
+
+/* o = A^T i: 2 from 6 */
+static inline void at6(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
+    vc d0 = i[0], d1 = i[si], d2 = i[2 * si], d3 = i[3 * si], d4 = i[4 * si], d5 = i[5 * si];
+    o[0] = d0 + d1 + d2 + d3 + d4;
+    o[so] = d1 - d2 + 2 * (d3 - d4) + d5;
+}
+
+/* o = A i: 6 from 2 */
+static inline void a6(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
+    vc d0 = i[0], d1 = i[si];
+    o[0] = d0, o[so] = d0 + d1, o[2 * so] = d0 - d1;
+    o[3 * so] = d0 + 2 * d1, o[4 * so] = d0 - 2 * d1, o[5 * so] = d1;
+}
+
+/* The tile at global index t: its sample and its top-left output position. */
+static void tile_pos(geom g, size_t t, int *b, int *y0, int *x0) {
+    size_t per = (size_t)g.ty * g.tx, r = t % per;
+    *b = (int)(t / per), *y0 = 2 * (int)(r / (size_t)g.tx), *x0 = 2 * (int)(r % (size_t)g.tx);
+}
+
+/* V[xi][slot][c] = (B^T d B)[xi] for the 6x6 patch of tile t, every channel. */
+static void input_transform(float *v, size_t xi_stride, const float *xp, geom g, size_t t) {
+    int b, y0, x0;
+    tile_pos(g, t, &b, &y0, &x0);
+    const float *patch = xp + (((size_t)b * g.Hp + y0) * g.Wp + x0) * g.Cinp;
+    for (int c = 0; c < g.Cinp; c += CV) {
+        vc d[36], tmp[36];
+        for (int i = 0; i < 6; i++)
+            for (int j = 0; j < 6; j++) d[i * 6 + j] = loadc(patch + ((size_t)i * g.Wp + j) * g.Cinp + c);
+        for (int j = 0; j < 6; j++) bt6(tmp + j, 6, d + j, 6); /* columns: B^T d */
+        for (int i = 0; i < 6; i++) bt6(d + i * 6, 1, tmp + i * 6, 1); /* rows: (B^T d) B */
+        for (int xi = 0; xi < NXI; xi++) storec(v + xi * xi_stride + c, d[xi]);
+    }
+}
+
+/* Y = A^T M A for tile t, + bias, ReLU, into the channels-last output (the
+ * part of the 2x2 inside OH x OW). */
+static void output_transform(float *y, const float *m, size_t xi_stride, const float *bias_p, int relu, geom g,
+                             size_t t) {
+    int b, y0, x0;
+    tile_pos(g, t, &b, &y0, &x0);
+    for (int c = 0; c < g.Coutp; c += CV) {
+        vc mv[36], tmp[12], o[4];
+        for (int xi = 0; xi < NXI; xi++) mv[xi] = loadc(m + xi * xi_stride + c);
+        for (int j = 0; j < 6; j++) at6(tmp + j, 6, mv + j, 6); /* columns: A^T M, 2 x 6 */
+        for (int i = 0; i < 2; i++) at6(o + i * 2, 1, tmp + i * 6, 1);
+        vc bias = bias_p ? loadc(bias_p + c) : (vc){0};
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) {
+                if (y0 + i >= g.OH || x0 + j >= g.OW) continue;
+                vc r = o[i * 2 + j] + bias;
+                if (relu) r = (vc)((vci)r & (r > 0)); /* relu_forward's own comparison: x > 0 ? x : 0 */
+                storec(y + (((size_t)b * g.OH + y0 + i) * g.OW + x0 + j) * g.Coutp + c, r);
+            }
+    }
+}
+
+static const double G[6][5] = {
+    {1.0 / 4, 0, 0, 0, 0},
+    {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+    {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
+    {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+    {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+    {0, 0, 0, 0, 1},
+};
+
+/* U[xi][ci][co] = G g G^T (in double, then rounded once) with g the 5x5 filter
+ * from input channel ci to output channel co: w[co][ci] (forward) or
+ * w[ci][co] rotated 180 degrees (backward-data, where the pass's input
+ * channels are the layer's outputs). Zero in the padding. */
+static void filter_transform(float *u, const float *w, geom g, int flipped) {
+#pragma omp single
+    memset(u, 0, u_floats(g) * sizeof(float));
+#pragma omp for schedule(static)
+    for (int ci = 0; ci < g.Cin; ci++)
+        for (int co = 0; co < g.Cout; co++) {
+            const float *f = w + (size_t)(flipped ? ci * g.Cout + co : co * g.Cin + ci) * 25;
+            double gg[5][5], t[6][5];
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < 5; j++) gg[i][j] = flipped ? f[(4 - i) * 5 + 4 - j] : f[i * 5 + j];
+            for (int r = 0; r < 6; r++)
+                for (int j = 0; j < 5; j++) {
+                    double s = 0;
+                    for (int i = 0; i < 5; i++) s += G[r][i] * gg[i][j];
+                    t[r][j] = s;
+                }
+            for (int r = 0; r < 6; r++)
+                for (int c = 0; c < 6; c++) {
+                    double s = 0;
+                    for (int j = 0; j < 5; j++) s += t[r][j] * G[c][j];
+                    u[((size_t)(r * 6 + c) * g.Cinp + ci) * g.Coutp + co] = (float)s;
+                }
+        }
+}
+
+/* ---------------------------------------------------------------- forward */
+/* out (NCHW) = conv(x, the filters transformed into u) + bias, ReLU if asked.
+ * Called by every thread of a team. */
+static void winograd_pass(float *out, const float *x, const float *w, int flipped, const float *bias, int relu,
+                          geom g, float *work) {
+    float *u = work, *xp = u + u_floats(g), *y = xp + x_floats(g), *blocks = y + y_floats(g);
+    float *v = blocks + (size_t)omp_get_thread_num() * block_floats(g, TB), *m = v + (size_t)NXI * TB * g.Cinp + SLACK;
+    float bias_p[g.Coutp + 1];
+    for (int c = 0; c < g.Coutp; c++) bias_p[c] = bias && c < g.Cout ? bias[c] : 0.0f;
+    filter_transform(u, w, g, flipped);
+#pragma omp for schedule(static)
+    for (int b = 0; b < g.B; b++) to_padded_nhwc(xp, x, g, b);
+    size_t nblocks = (g.tiles + TB - 1) / TB;
+#pragma omp for schedule(static)
+    for (size_t blk = 0; blk < nblocks; blk++) {
+        size_t t0 = blk * TB;
+        int n = (int)(g.tiles - t0 < TB ? g.tiles - t0 : TB);
+        for (int i = 0; i < n; i++) input_transform(v + (size_t)i * g.Cinp, (size_t)TB * g.Cinp, xp, g, t0 + i);
+        for (int xi = 0; xi < NXI; xi++)
+            cpu_sgemm_strided(n, g.Coutp, g.Cinp, v + (size_t)xi * TB * g.Cinp, g.Cinp, 1,
+                              u + (size_t)xi * g.Cinp * g.Coutp, g.Coutp, m + (size_t)xi * TB * g.Coutp, g.Coutp, 0);
+        for (int i = 0; i < n; i++)
+            output_transform(y, m + (size_t)i * g.Coutp, (size_t)TB * g.Coutp, bias_p, relu, g, t0 + i);
+    }
+#pragma omp for schedule(static)
+    for (int b = 0; b < g.B; b++) from_nhwc(out, y, g, b);
+}
+
+void cpu_conv_winograd_forward(float *out, const float *inp, const float *w, const float *bias, int relu,
+                               dmz_conv_shape s, float *work) {
+#pragma omp parallel num_threads(team_size())
+    winograd_pass(out, inp, w, 0, bias, relu, forward_geom(s), work);
+}
+
+void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work) {
+#pragma omp parallel num_threads(team_size())
+    winograd_pass(dinp, dout, w, 1, NULL, 0, backward_data_geom(s), work);
+}
+
+/* ---------------------------------------------------------------- backward-filter */
+/* dY of sample b channels-last, tiles whole: 2ty x 2tx x Coutp, zero past the
+ * output and in the channel padding. */
+static void dy_nhwc(float *dy, const float *dout, geom g, int b) {
+    int Hd = 2 * g.ty, Wd = 2 * g.tx;
+    float *dst = dy + (size_t)b * Hd * Wd * g.Coutp;
+    memset(dst, 0, (size_t)Hd * Wd * g.Coutp * sizeof(float));
+    const float *src = dout + (size_t)b * g.Cout * g.OH * g.OW;
+    for (int r = 0; r < g.OH; r++)
+        cpu_transpose(dst + (size_t)r * Wd * g.Coutp, g.Coutp, src + (size_t)r * g.OW, (ptrdiff_t)g.OH * g.OW, g.Cout,
+                      g.OW);
+}
+
+/* dM[xi][slot][oc] = (A dY A^T)[xi] for tile t. */
+static void grad_transform(float *dm, size_t xi_stride, const float *dy, geom g, size_t t) {
+    int b, y0, x0;
+    tile_pos(g, t, &b, &y0, &x0);
+    int Wd = 2 * g.tx;
+    const float *tile = dy + (((size_t)b * 2 * g.ty + y0) * Wd + x0) * g.Coutp;
+    for (int c = 0; c < g.Coutp; c += CV) {
+        vc d[4], tmp[12], o[36];
+        for (int i = 0; i < 2; i++)
+            for (int j = 0; j < 2; j++) d[i * 2 + j] = loadc(tile + ((size_t)i * Wd + j) * g.Coutp + c);
+        for (int j = 0; j < 2; j++) a6(tmp + j, 2, d + j, 2); /* columns: A dY, 6 x 2 */
+        for (int i = 0; i < 6; i++) a6(o + i * 6, 1, tmp + i * 2, 1);
+        for (int xi = 0; xi < NXI; xi++) storec(dm + xi * xi_stride + c, o[xi]);
+    }
+}
+
+/* dw[oc][c] = G^T dU[.][oc][c] G */
+static void filter_gradient(float *dw, const float *du, geom g) {
+#pragma omp for schedule(static)
+    for (int oc = 0; oc < g.Cout; oc++)
+        for (int c = 0; c < g.Cin; c++) {
+            double d[6][6], t[5][6];
+            for (int xi = 0; xi < NXI; xi++) d[xi / 6][xi % 6] = du[((size_t)xi * g.Coutp + oc) * g.Cinp + c];
+            for (int i = 0; i < 5; i++)
+                for (int col = 0; col < 6; col++) {
+                    double s = 0;
+                    for (int r = 0; r < 6; r++) s += G[r][i] * d[r][col];
+                    t[i][col] = s;
+                }
+            float *f = dw + ((size_t)oc * g.Cin + c) * 25;
+            for (int i = 0; i < 5; i++)
+                for (int j = 0; j < 5; j++) {
+                    double s = 0;
+                    for (int col = 0; col < 6; col++) s += t[i][col] * G[col][j];
+                    f[i * 5 + j] = (float)s;
+                }
+        }
+}
+
+void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work) {
+    geom g = forward_geom(s);
+    float *du = work, *xp = du + u_floats(g), *dy = xp + x_floats(g), *v = dy + dy_floats(g);
+    float *dm = v + (size_t)NXI * TB_F * g.Cinp + SLACK;
+    size_t nblocks = (g.tiles + TB_F - 1) / TB_F;
+#pragma omp parallel num_threads(team_size())
+    {
+#pragma omp for schedule(static)
+        for (int b = 0; b < g.B; b++) {
+            to_padded_nhwc(xp, inp, g, b);
+            dy_nhwc(dy, dout, g, b);
+        }
+        for (size_t blk = 0; blk < nblocks; blk++) {
+            size_t t0 = blk * TB_F;
+            int n = (int)(g.tiles - t0 < TB_F ? g.tiles - t0 : TB_F);
+#pragma omp for schedule(static)
+            for (int i = 0; i < n; i++) {
+                input_transform(v + (size_t)i * g.Cinp, (size_t)TB_F * g.Cinp, xp, g, t0 + i);
+                grad_transform(dm + (size_t)i * g.Coutp, (size_t)TB_F * g.Coutp, dy, g, t0 + i);
+            }
+#pragma omp for schedule(static)
+            for (int xi = 0; xi < NXI; xi++)
+                cpu_sgemm_strided(g.Cout, g.Cin, n, dm + (size_t)xi * TB_F * g.Coutp, 1, g.Coutp,
+                                  v + (size_t)xi * TB_F * g.Cinp, g.Cinp, du + (size_t)xi * g.Coutp * g.Cinp, g.Cinp,
+                                  blk > 0);
+        }
+        filter_gradient(dw, du, g);
+    }
+}
