@@ -184,5 +184,13 @@ extern const dmz_backend dmz_backend_cpu;
  * depend on it: every op partitions its output, never a sum. */
 void dmz_cpu_set_threads(int n);
 int dmz_cpu_threads(void);
+/* cpu convolutions: by default Winograd F(2x2, 5x5) where it fits (5x5
+ * filters, 8 or more channels each side; larger rounding error than the
+ * direct sum) and the implicit GEMM elsewhere; "direct" (or the environment's
+ * DMZBENCH_CPU_CONV=direct) takes the implicit GEMM everywhere: the tighter
+ * reference that the other backends' tests compare with. The backend's
+ * description (meta.json) says which. */
+void dmz_cpu_set_direct_conv(int on);
+int dmz_cpu_direct_conv(void);
 
 #endif

@@ -15,8 +15,23 @@ void dmz_cpu_set_threads(int n) {
 
 int dmz_cpu_threads(void) { return cpu_thread_count > 0 ? cpu_thread_count : omp_get_max_threads(); }
 
+/* -1: not yet read from DMZBENCH_CPU_CONV */
+static int conv_direct = -1;
+
+void dmz_cpu_set_direct_conv(int on) { conv_direct = on ? 1 : 0; }
+
+int dmz_cpu_direct_conv(void) {
+    if (conv_direct < 0) {
+        const char *e = getenv("DMZBENCH_CPU_CONV");
+        conv_direct = e && strcmp(e, "direct") == 0;
+    }
+    return conv_direct;
+}
+
 static void cpu_describe(char *out, size_t len) {
-    snprintf(out, len, "cpu (C + OpenMP, %d threads)", dmz_cpu_threads());
+    snprintf(out, len, "cpu (C + OpenMP, %d threads; convolutions: %s)", dmz_cpu_threads(),
+             dmz_cpu_direct_conv() ? "implicit GEMM (DMZBENCH_CPU_CONV=direct)"
+                                   : "Winograd F(2x2,5x5) for 5x5 with 8+ channels, implicit GEMM elsewhere");
 }
 
 static void *cpu_alloc(size_t bytes) {

@@ -78,10 +78,12 @@ static geom backward_data_geom(dmz_conv_shape s) {
     return geom_of(s.B, s.OC, s.C, dmz_conv_out_h(s), dmz_conv_out_w(s), s.K - 1 - s.pad);
 }
 
-bool cpu_conv_winograd_fits(dmz_conv_shape s) {
+static bool shape_fits(dmz_conv_shape s) {
     return s.K == 5 && s.pad >= 0 && s.pad <= 4 && s.C >= 8 && s.OC >= 8 && s.B > 0 && dmz_conv_out_h(s) > 0 &&
            dmz_conv_out_w(s) > 0;
 }
+
+bool cpu_conv_winograd_fits(dmz_conv_shape s) { return !dmz_cpu_direct_conv() && shape_fits(s); }
 
 /* At most CPU_CONV_SLOTS threads: the workspace holds that many blocks. */
 static int team_size(void) {
@@ -105,8 +107,9 @@ static size_t pass_floats(geom g) {
     return u_floats(g) + x_floats(g) + y_floats(g) + (size_t)CPU_CONV_SLOTS * block_floats(g, TB);
 }
 
+/* Whatever the algorithm chosen now: it may change before the ops run. */
 size_t cpu_conv_winograd_workspace(dmz_conv_shape s) {
-    if (!cpu_conv_winograd_fits(s)) return 0;
+    if (!shape_fits(s)) return 0;
     geom f = forward_geom(s), d = backward_data_geom(s);
     size_t fwd = pass_floats(f), bwd_data = pass_floats(d);
     size_t bwd_filter = u_floats(f) + x_floats(f) + dy_floats(f) + block_floats(f, TB_F);
