@@ -287,18 +287,17 @@ static void test_conv2d_winograd_definition(void **state) {
         fprintf(stderr, "  winograd %-15s largest error %.2g * sqrt(L) (bound %.2g)\n", wino_op[k], worst[k], wino_bound[k]);
 }
 
-/* Finite differences through the Winograd path, and the same bits for any
- * thread count (tiles and transform points are shared out, sums are not).
- * The loss is linear in each operand, so central differences are exact for
- * any step; a step of 0.25 keeps the forward pass's rounding (larger than the
- * direct sum's) small beside the difference. */
-static void test_conv2d_winograd_gradients_and_threads(void **state) {
+/* Finite differences through the Winograd path. The loss is linear in each
+ * operand, so central differences are exact for any step; a step of 0.25
+ * keeps the forward pass's rounding (larger than the direct sum's) small
+ * beside the difference. */
+static void test_conv2d_winograd_gradients(void **state) {
     (void)state;
     dmz_conv_shape s = wino_shapes[0];
     conv_case c;
     conv_case_make(&c, s, 99);
-    size_t ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K, n = conv_out_n(s);
-    float *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float)), *out = malloc(n * sizeof(float));
+    size_t ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
+    float *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float));
     double *want = malloc((ni > nw ? ni : nw) * sizeof(double));
     be()->conv2d_backward_data(dinp, c.R, c.w, s, c.work);
     be()->conv2d_backward_filter(dw, NULL, c.R, c.inp, s, c.work);
@@ -306,22 +305,39 @@ static void test_conv2d_winograd_gradients_and_threads(void **state) {
     assert_int_equal(count_mismatches("winograd dinp", dinp, want, ni, 1e-3, 1e-3), 0);
     finite_diff(conv_loss_v, &c, c.w, nw, want, 0.25f);
     assert_int_equal(count_mismatches("winograd dw", dw, want, nw, 1e-3, 1e-3), 0);
-    be()->conv2d_forward_relu(out, c.inp, c.w, c.bias, s, c.work);
+    free(dinp), free(dw), free(want);
+    conv_case_free(&c);
+}
+
+/* The same bits for 1, 2 and 3 threads: tiles, blocks and runs of blocks are
+ * shared out, sums are not (one block, and 3 blocks in 3 runs). */
+static void test_conv2d_winograd_same_bits_any_thread_count(void **state) {
+    (void)state;
+    dmz_conv_shape shapes[2] = {wino_shapes[0], wino_shapes[5]};
     int saved = omp_get_max_threads();
-    for (int nt = 1; nt <= 3; nt++) {
-        omp_set_num_threads(nt);
-        float *o2 = malloc(n * sizeof(float)), *di2 = malloc(ni * sizeof(float)), *dw2 = malloc(nw * sizeof(float));
-        be()->conv2d_forward_relu(o2, c.inp, c.w, c.bias, s, c.work);
-        be()->conv2d_backward_data(di2, c.R, c.w, s, c.work);
-        be()->conv2d_backward_filter(dw2, NULL, c.R, c.inp, s, c.work);
-        assert_memory_equal(o2, out, n * sizeof(float));
-        assert_memory_equal(di2, dinp, ni * sizeof(float));
-        assert_memory_equal(dw2, dw, nw * sizeof(float));
-        free(o2), free(di2), free(dw2);
+    for (int k = 0; k < 2; k++) {
+        dmz_conv_shape s = shapes[k];
+        conv_case c;
+        conv_case_make(&c, s, 100 + k);
+        size_t ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K, n = conv_out_n(s);
+        float *out[3], *dinp[3], *dw[3];
+        for (int nt = 1; nt <= 3; nt++) {
+            omp_set_num_threads(nt);
+            out[nt - 1] = malloc(n * sizeof(float)), dinp[nt - 1] = malloc(ni * sizeof(float));
+            dw[nt - 1] = malloc(nw * sizeof(float));
+            be()->conv2d_forward_relu(out[nt - 1], c.inp, c.w, c.bias, s, c.work);
+            be()->conv2d_backward_data(dinp[nt - 1], c.R, c.w, s, c.work);
+            be()->conv2d_backward_filter(dw[nt - 1], NULL, c.R, c.inp, s, c.work);
+        }
+        for (int t = 1; t < 3; t++) {
+            assert_memory_equal(out[t], out[0], n * sizeof(float));
+            assert_memory_equal(dinp[t], dinp[0], ni * sizeof(float));
+            assert_memory_equal(dw[t], dw[0], nw * sizeof(float));
+        }
+        for (int t = 0; t < 3; t++) free(out[t]), free(dinp[t]), free(dw[t]);
+        conv_case_free(&c);
     }
     omp_set_num_threads(saved);
-    free(dinp), free(dw), free(out), free(want);
-    conv_case_free(&c);
 }
 
 /* ---------------------------------------------------------------- maxpool */
@@ -548,7 +564,8 @@ int main(void) {
         cmocka_unit_test(test_conv2d_forward_definition),
         cmocka_unit_test(test_conv2d_gradients),
         cmocka_unit_test(test_conv2d_winograd_definition),
-        cmocka_unit_test(test_conv2d_winograd_gradients_and_threads),
+        cmocka_unit_test(test_conv2d_winograd_gradients),
+        cmocka_unit_test(test_conv2d_winograd_same_bits_any_thread_count),
         cmocka_unit_test(test_maxpool_definition),
         cmocka_unit_test(test_maxpool_ties_in_long_rows),
         cmocka_unit_test(test_maxpool_gradients),

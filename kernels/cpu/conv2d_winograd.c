@@ -29,10 +29,11 @@
  * - backward-filter: dU[xi] = sum over tiles of (A dY A^T)[xi]^T V[xi], then
  *   dw = G^T dU G (the adjoint of U = G g G^T and Y = A^T M A).
  *
- * Determinism: forward and backward-data give each tile to one thread; in
- * backward-filter each xi belongs to one thread, which adds the blocks of TB_F
- * tiles in order. Block sizes are constants, so results are bit-identical for
- * any thread count. The rounding differs from the direct sum (transforms
+ * Determinism: forward and backward-data give each tile to one thread;
+ * backward-filter sums its blocks of TB_F tiles in NCHUNK runs of consecutive
+ * blocks (one thread each, blocks in order), then adds the runs' partial sums
+ * in order. Block sizes and runs depend on the shape alone, so results are
+ * bit-identical for any thread count. The rounding differs from the direct sum (transforms
  * scale values by up to 25 and back); tests bound it (tests/test_cnn.c). */
 #include "cpu_ops.h"
 
@@ -42,7 +43,8 @@
 #define CV 16   /* channels per vector, and the channel padding */
 #define NXI 36  /* points of the 6x6 transform */
 #define TB 48   /* tiles per block in forward / backward-data: a multiple of the SGEMM's 6 rows */
-#define TB_F 96 /* tiles per block in backward-filter (the team's shared block) */
+#define TB_F 96 /* tiles per block in backward-filter: the K of its products */
+#define NCHUNK 16 /* backward-filter's partial sums (runs of blocks), added in order at the end */
 
 typedef float vc __attribute__((vector_size(CV * sizeof(float))));
 typedef int vci __attribute__((vector_size(CV * sizeof(int))));
@@ -96,6 +98,7 @@ static int team_size(void) {
  * last row and column. */
 #define SLACK 64
 
+static size_t du_floats(geom g) { return (size_t)NXI * g.Coutp * g.Cinp; }
 static size_t u_floats(geom g) { return round_up((size_t)NXI * g.Cinp * g.Coutp + SLACK, CV); }
 static size_t x_floats(geom g) { return round_up((size_t)g.B * g.Hp * g.Wp * g.Cinp, CV); }
 static size_t y_floats(geom g) { return round_up((size_t)g.B * g.OH * g.OW * g.Coutp, CV); }
@@ -112,7 +115,8 @@ size_t cpu_conv_winograd_workspace(dmz_conv_shape s) {
     if (!shape_fits(s)) return 0;
     geom f = forward_geom(s), d = backward_data_geom(s);
     size_t fwd = pass_floats(f), bwd_data = pass_floats(d);
-    size_t bwd_filter = u_floats(f) + x_floats(f) + dy_floats(f) + block_floats(f, TB_F);
+    size_t bwd_filter = round_up(NCHUNK * du_floats(f) + SLACK, CV) + x_floats(f) + dy_floats(f) +
+                        (size_t)CPU_CONV_SLOTS * block_floats(f, TB_F);
     size_t most = fwd > bwd_data ? fwd : bwd_data;
     return (most > bwd_filter ? most : bwd_filter) * sizeof(float);
 }
@@ -348,32 +352,54 @@ static void filter_gradient(float *dw, const float *du, geom g) {
         }
 }
 
+/* The tile blocks of backward-filter in NCHUNK runs (fewer when there are
+ * fewer blocks): a function of the shape alone, never of the thread count. */
+static size_t chunk_count(geom g) {
+    size_t nblocks = (g.tiles + TB_F - 1) / TB_F;
+    return nblocks < NCHUNK ? nblocks : NCHUNK;
+}
+
+/* dU of the blocks [blk0, blk1) into du (a partial sum): blocks in order. */
+static void chunk_gradient(float *du, size_t blk0, size_t blk1, const float *xp, const float *dy, geom g, float *v) {
+    float *dm = v + (size_t)NXI * TB_F * g.Cinp + SLACK;
+    for (size_t blk = blk0; blk < blk1; blk++) {
+        size_t t0 = blk * TB_F;
+        int n = (int)(g.tiles - t0 < TB_F ? g.tiles - t0 : TB_F);
+        for (int i = 0; i < n; i++) {
+            input_transform(v + (size_t)i * g.Cinp, (size_t)TB_F * g.Cinp, xp, g, t0 + i);
+            grad_transform(dm + (size_t)i * g.Coutp, (size_t)TB_F * g.Coutp, dy, g, t0 + i);
+        }
+        for (int xi = 0; xi < NXI; xi++)
+            cpu_sgemm_strided(g.Cout, g.Cin, n, dm + (size_t)xi * TB_F * g.Coutp, 1, g.Coutp,
+                              v + (size_t)xi * TB_F * g.Cinp, g.Cinp, du + (size_t)xi * g.Coutp * g.Cinp, g.Cinp,
+                              blk > blk0);
+    }
+}
+
 void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work) {
     geom g = forward_geom(s);
-    float *du = work, *xp = du + u_floats(g), *dy = xp + x_floats(g), *v = dy + dy_floats(g);
-    float *dm = v + (size_t)NXI * TB_F * g.Cinp + SLACK;
-    size_t nblocks = (g.tiles + TB_F - 1) / TB_F;
+    size_t chunks = chunk_count(g), nblocks = (g.tiles + TB_F - 1) / TB_F;
+    float *partial = work, *xp = partial + round_up(chunks * du_floats(g) + SLACK, CV), *dy = xp + x_floats(g);
+    float *blocks = dy + dy_floats(g);
 #pragma omp parallel num_threads(team_size())
     {
+        float *v = blocks + (size_t)omp_get_thread_num() * block_floats(g, TB_F);
 #pragma omp for schedule(static)
         for (int b = 0; b < g.B; b++) {
             to_padded_nhwc(xp, inp, g, b);
             dy_nhwc(dy, dout, g, b);
         }
-        for (size_t blk = 0; blk < nblocks; blk++) {
-            size_t t0 = blk * TB_F;
-            int n = (int)(g.tiles - t0 < TB_F ? g.tiles - t0 : TB_F);
 #pragma omp for schedule(static)
-            for (int i = 0; i < n; i++) {
-                input_transform(v + (size_t)i * g.Cinp, (size_t)TB_F * g.Cinp, xp, g, t0 + i);
-                grad_transform(dm + (size_t)i * g.Coutp, (size_t)TB_F * g.Coutp, dy, g, t0 + i);
-            }
+        for (size_t k = 0; k < chunks; k++)
+            chunk_gradient(partial + k * du_floats(g), nblocks * k / chunks, nblocks * (k + 1) / chunks, xp, dy, g, v);
+        /* the partial sums added in chunk order, each element by one thread */
+        size_t n = du_floats(g);
 #pragma omp for schedule(static)
-            for (int xi = 0; xi < NXI; xi++)
-                cpu_sgemm_strided(g.Cout, g.Cin, n, dm + (size_t)xi * TB_F * g.Coutp, 1, g.Coutp,
-                                  v + (size_t)xi * TB_F * g.Cinp, g.Cinp, du + (size_t)xi * g.Coutp * g.Cinp, g.Cinp,
-                                  blk > 0);
+        for (size_t i = 0; i < n; i += CV) {
+            vc sum = loadc(partial + i);
+            for (size_t k = 1; k < chunks; k++) sum += loadc(partial + k * n + i);
+            storec(partial + i, sum);
         }
-        filter_gradient(dw, du, g);
+        filter_gradient(dw, partial, g);
     }
 }
