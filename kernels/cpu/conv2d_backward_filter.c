@@ -1,12 +1,14 @@
 /* Convolution backward-filter on the cpu, an implicit GEMM computed transposed:
- *   dw^T [C*K*K][OC] = sum over samples, in batch order, of col_b @ dout_b^T
+ *   dw^T [C*K*K][OC] = sum over samples of col_b @ dout_b^T
  * with col's rows read in place from the padded image (im2col.c) and dout_b^T
  * laid out wide (zero at the discarded columns, so they add nothing); then
  * dw = (dw^T)^T. dbias[oc] = sum of dout over samples and positions.
- * The batch sum is never split across threads: the team works on one sample
- * at a time, each thread on its own rows of dw^T (filter taps, whole register
- * strips), and adds the samples in order. Each element's sum is the one the
- * untransposed product would make: bit-identical across thread counts. */
+ * The batch is cut into CPU_CONV_FILTER_RUNS runs of consecutive samples (a
+ * function of the batch size alone); one thread sums a run's samples in order
+ * into its partial dw^T, and the partials are added in run order at the end:
+ * bit-identical across thread counts, with no barrier per sample (conv1's 25
+ * filter taps were too few rows to share out). 5x5 filters with 8 or more
+ * channels each side go to Winograd (conv2d_winograd.c). */
 #include "cpu_ops.h"
 
 #include <omp.h>
@@ -36,6 +38,17 @@ static float bias_grad(const float *dout, int oc, dmz_conv_shape s) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
+/* Runs of samples whose products one thread sums: a function of the batch
+ * alone (never of the thread count). */
+static int sample_runs(dmz_conv_shape s) { return s.B < CPU_CONV_FILTER_RUNS ? s.B : CPU_CONV_FILTER_RUNS; }
+
+size_t cpu_conv2d_backward_filter_floats(dmz_conv_shape s) {
+    size_t CKK = (size_t)s.C * s.K * s.K, Q = (size_t)cpu_conv_wide_cols(s);
+    size_t slot = cpu_conv_padded_floats(s) + round16(Q * s.OC);
+    int runs = sample_runs(s) > 0 ? sample_runs(s) : 1, nt = s.B < CPU_CONV_SLOTS ? (s.B > 0 ? s.B : 1) : CPU_CONV_SLOTS;
+    return (size_t)runs * round16(CKK * s.OC) + (size_t)nt * slot;
+}
+
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work) {
     if (cpu_conv_winograd_fits(s)) {
@@ -46,29 +59,36 @@ void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, cons
         }
         return;
     }
-    int OH = dmz_conv_out_h(s), Q = cpu_conv_wide_cols(s), CKK = s.C * s.K * s.K;
-    size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * dmz_conv_out_w(s);
-    size_t pimg_n = cpu_conv_padded_floats(s), pair_n = pimg_n + round16((size_t)Q * s.OC);
+    int OH = dmz_conv_out_h(s), Q = cpu_conv_wide_cols(s), CKK = s.C * s.K * s.K, runs = sample_runs(s);
+    size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * dmz_conv_out_w(s), dwT_n = round16((size_t)CKK * s.OC);
+    size_t pimg_n = cpu_conv_padded_floats(s), slot_n = pimg_n + round16((size_t)Q * s.OC);
     cpu_conv_work ws = cpu_conv2d_work(s, work);
-    float *dwT = ws.scratch, *pairs = dwT + round16((size_t)CKK * s.OC);
+    float *partial = ws.scratch, *slots = partial + (size_t)(runs > 0 ? runs : 1) * dwT_n;
 #pragma omp parallel num_threads(cpu_conv2d_threads(s))
     {
+        float *pimg = slots + (size_t)omp_get_thread_num() * slot_n, *doutT = pimg + pimg_n;
 #pragma omp single
         cpu_conv_tap_offsets(ws.tap_off, s);
-        for (int b = 0; b < s.B; b++) {
-            /* two buffers in turn: the barrier that ends sample b's layout also
-             * means every thread is done with sample b-1's product */
-            float *pimg = pairs + (size_t)(b & 1) * pair_n, *doutT = pimg + pimg_n;
-#pragma omp single nowait
-            cpu_conv_pad_image(pimg, inp + (size_t)b * in_n, s);
+        /* each run: dw^T of its samples, in batch order, by one thread */
 #pragma omp for schedule(static)
-            for (int y = 0; y < OH; y++) wide_transpose(doutT, dout + (size_t)b * out_n, s, y);
-            cpu_sgemm_rows_a_team(CKK, s.OC, Q, pimg, ws.tap_off, doutT, s.OC, 1, dwT, s.OC, b > 0);
+        for (int r = 0; r < runs; r++) {
+            int b0 = (int)((long)s.B * r / runs), b1 = (int)((long)s.B * (r + 1) / runs);
+            for (int b = b0; b < b1; b++) {
+                cpu_conv_pad_image(pimg, inp + (size_t)b * in_n, s);
+                for (int y = 0; y < OH; y++) wide_transpose(doutT, dout + (size_t)b * out_n, s, y);
+                cpu_sgemm_rows_a(CKK, s.OC, Q, pimg, ws.tap_off, doutT, s.OC, 1, partial + (size_t)r * dwT_n, s.OC,
+                                 b > b0);
+            }
         }
-#pragma omp barrier
+        /* the runs added in order, and transposed: dw[oc][r] = sum of dw^T[r][oc] */
 #pragma omp for schedule(static)
         for (int oc = 0; oc < s.OC; oc++)
-            for (int r = 0; r < CKK; r++) dw[(size_t)oc * CKK + r] = s.B > 0 ? dwT[(size_t)r * s.OC + oc] : 0.0f;
+            for (int r = 0; r < CKK; r++) {
+                float sum = 0.0f;
+                for (int k = 0; k < runs; k++) sum = k ? sum + partial[(size_t)k * dwT_n + (size_t)r * s.OC + oc]
+                                                       : partial[(size_t)r * s.OC + oc];
+                dw[(size_t)oc * CKK + r] = sum;
+            }
         if (dbias) {
 #pragma omp for schedule(static)
             for (int oc = 0; oc < s.OC; oc++) dbias[oc] = bias_grad(dout, oc, s);

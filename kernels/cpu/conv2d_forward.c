@@ -30,13 +30,14 @@ static size_t slots(dmz_conv_shape s) {
 }
 
 /* What each op keeps in the scratch: forward a padded image and a wide output
- * per slot; backward-data a wide dout, a wide col and a padded image per slot; backward-filter (one team on one
- * sample at a time) dw^T and two padded images and wide dout^T, alternating. */
+ * per slot; backward-data a wide dout, a wide col and a padded image per slot;
+ * backward-filter a partial dw^T per run of samples, and a padded image and a
+ * wide dout^T per slot. */
 static size_t scratch_floats(dmz_conv_shape s) {
-    size_t CKK = (size_t)s.C * s.K * s.K, Q = (size_t)cpu_conv_wide_cols(s), pimg = cpu_conv_padded_floats(s);
+    size_t Q = (size_t)cpu_conv_wide_cols(s), pimg = cpu_conv_padded_floats(s);
     size_t fwd = slots(s) * (pimg + round16((size_t)s.OC * Q));
     size_t bwd_data = slots(s) * cpu_conv2d_backward_data_slot_floats(s);
-    size_t bwd_filter = round16(CKK * s.OC) + 2 * (pimg + round16(Q * s.OC));
+    size_t bwd_filter = cpu_conv2d_backward_filter_floats(s);
     size_t most = fwd > bwd_data ? fwd : bwd_data;
     return most > bwd_filter ? most : bwd_filter;
 }

@@ -40,12 +40,12 @@ void cpu_sgemm_packed(int M, int N, int K, const float *packed_a, const float *b
  *   cpu_sgemm_strip_cols() - 1 floats past column N (what is read there only
  *   reaches columns of C past N, which are not stored); rows are copied into
  *   the packed strips whole;
- * - cpu_sgemm_rows_a_team: A(i, k) = a[a_row_off[i] + k], read in place by the
- *   micro-kernel, by every thread of a team together, as cpu_sgemm_team. */
+ * - cpu_sgemm_rows_a: A(i, k) = a[a_row_off[i] + k], read in place by the
+ *   micro-kernel, on the calling thread alone. */
 void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const float *b, const ptrdiff_t *b_row_off,
                              float *c, ptrdiff_t ldc, int accumulate);
-void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,
-                           ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
+void cpu_sgemm_rows_a(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b, ptrdiff_t b_rs,
+                      ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
 
 /* C[M][N] = (accumulate ? C : 0) + A @ B with nothing packed, on the calling
  * thread, for small K (the Winograd products): A(i, k) = a[i*a_is + k*a_ks]
@@ -86,6 +86,8 @@ void cpu_conv_pad_image(float *pimg, const float *img, dmz_conv_shape s);
 void cpu_conv_tap_offsets(ptrdiff_t *tap_off, dmz_conv_shape s);
 void cpu_col2im_wide(float *img, const float *dcol_wide, const ptrdiff_t *tap_off, dmz_conv_shape s, float *pimg);
 size_t cpu_conv2d_backward_data_slot_floats(dmz_conv_shape s);
+#define CPU_CONV_FILTER_RUNS 16 /* backward-filter's partial sums over runs of samples */
+size_t cpu_conv2d_backward_filter_floats(dmz_conv_shape s);
 /* Threads the conv ops use: at most one per workspace slot. */
 int cpu_conv2d_threads(dmz_conv_shape s);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);

@@ -9,7 +9,7 @@
  * are discarded). Then row r = (c, ky, kx) of col is the contiguous run
  * pimg + tap_off[r] .. + OH*Ws, tap_off[r] = (c*(H + 2 pad) + ky)*Ws + kx:
  * a tap that reads past a row's end wraps into the next row's opening zeros.
- * The SGEMM takes it by offsets (cpu_sgemm_packed_rows_b, cpu_sgemm_rows_a_team). */
+ * The SGEMM takes it by offsets (cpu_sgemm_packed_rows_b, cpu_sgemm_rows_a). */
 #include "cpu_ops.h"
 
 #include <string.h>

@@ -378,12 +378,12 @@ void cpu_sgemm_team(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff
     gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
 }
 
-void cpu_sgemm_rows_a_team(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b,
-                           ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
+void cpu_sgemm_rows_a(int M, int N, int K, const float *a, const ptrdiff_t *a_row_off, const float *b, ptrdiff_t b_rs,
+                      ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate) {
     gemm_args g = {.M = M, .N = N, .K = K, .a = a, .b = b, .b_rs = b_rs, .b_cs = b_cs, .c = c, .ldc = ldc,
                    .acc = accumulate, .a_row_off = a_row_off};
     if (M <= 0 || N <= 0) return;
-    gemm_part(&g, omp_get_thread_num(), omp_get_num_threads());
+    gemm_part(&g, 0, 1);
 }
 
 void cpu_sgemm(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
