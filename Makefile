@@ -275,8 +275,9 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
 
-# The SGEMM micro-kernel's multiply-adds are fused where the ISA has FMA.
-$(BUILD)/obj/kernels/cpu/sgemm.o: CFLAGS_ALL += -ffp-contract=fast
+# The SGEMM micro-kernel's and the Winograd transforms' multiply-adds are fused
+# where the ISA has FMA.
+$(BUILD)/obj/kernels/cpu/sgemm.o $(BUILD)/obj/kernels/cpu/conv2d_winograd.o: CFLAGS_ALL += -ffp-contract=fast
 # Adam's sqrtf vectorises once it need not set errno (its argument is never negative).
 $(BUILD)/obj/kernels/cpu/adam.o: CFLAGS_ALL += -fno-math-errno
 

@@ -42,7 +42,7 @@
 
 #define CV 16   /* channels per vector, and the channel padding */
 #define NXI 36  /* points of the 6x6 transform */
-#define TB 48   /* tiles per block in forward / backward-data: a multiple of the SGEMM's 6 rows */
+#define TB 48   /* tiles per block in forward / backward-data: a multiple of the SGEMM's 6 or 8 rows */
 #define TB_F 96 /* tiles per block in backward-filter: the K of its products */
 #define NCHUNK 16 /* backward-filter's partial sums (runs of blocks), added in order at the end */
 

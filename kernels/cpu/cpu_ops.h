@@ -23,7 +23,7 @@ float *cpu_sgemm_pack_buffer(void);
  * without): a caller that splits N across threads starts its bands on one. */
 int cpu_sgemm_strip_cols(void);
 /* cpu_sgemm for a sparse A (input pixels, ReLU outputs): the k at which all
- * rows of a 6-row strip of A are zero are skipped (they add exactly zero, as
+ * rows of a strip of A (6 or 8 rows) are zero are skipped (they add exactly zero, as
  * the old dense loop's `if (x == 0) continue` did). */
 void cpu_sgemm_sparse_a(int M, int N, int K, const float *a, ptrdiff_t a_rs, ptrdiff_t a_cs, const float *b,
                         ptrdiff_t b_rs, ptrdiff_t b_cs, float *c, ptrdiff_t ldc, int accumulate);
