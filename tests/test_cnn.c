@@ -244,10 +244,38 @@ static void conv_backward_naive(double *dinp, double *dw, const float *dout, con
 static const double wino_bound[3] = {2.4e-5, 2.4e-5, 6.4e-5};
 static const char *const wino_op[3] = {"forward", "backward-data", "backward-filter"};
 
-static void check_winograd(dmz_conv_shape s, uint64_t seed, double worst[3]) {
+/* The three passes' largest error over the shape, in units of sqrt(L). */
+static void pass_errors(const conv_case *c, double err[3]) {
+    dmz_conv_shape s = c->s;
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+    size_t n = conv_out_n(s), ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
+    float *got[3] = {malloc(n * sizeof(float)), malloc(ni * sizeof(float)), malloc(nw * sizeof(float))};
+    double *want[3] = {malloc(n * sizeof(double)), malloc(ni * sizeof(double)), malloc(nw * sizeof(double))};
+    size_t len[3] = {n, ni, nw};
+    double L[3] = {(double)s.C * 25, (double)s.OC * 25, (double)s.B * OH * OW};
+    be()->conv2d_forward(got[0], c->inp, c->w, c->bias, s, c->work);
+    be()->conv2d_backward_data(got[1], c->R, c->w, s, c->work);
+    be()->conv2d_backward_filter(got[2], NULL, c->R, c->inp, s, c->work);
+    conv_naive(want[0], c->inp, c->w, c->bias, s);
+    conv_backward_naive(want[1], want[2], c->R, c->inp, c->w, s);
+    for (int k = 0; k < 3; k++) {
+        double e = 0;
+        for (size_t i = 0; i < len[k]; i++) e = fmax(e, fabs(got[k][i] - want[k][i]));
+        err[k] = e / sqrt(L[k] + 1);
+        free(got[k]), free(want[k]);
+    }
+}
+
+static void check_winograd(dmz_conv_shape s, uint64_t seed, double worst[3], double worst_direct[3]) {
     conv_case c;
     conv_case_make(&c, s, seed);
     assert_true(cpu_conv_winograd_fits(s));
+    /* the implicit GEMM's errors beside them (DMZBENCH_CPU_CONV=direct) */
+    double direct[3];
+    dmz_cpu_set_direct_conv(1);
+    pass_errors(&c, direct);
+    dmz_cpu_set_direct_conv(0);
+    for (int k = 0; k < 3; k++) worst_direct[k] = fmax(worst_direct[k], direct[k]);
     int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
     size_t n = conv_out_n(s), ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
     float *out = malloc(n * sizeof(float)), *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float));
@@ -281,10 +309,12 @@ static void check_winograd(dmz_conv_shape s, uint64_t seed, double worst[3]) {
 
 static void test_conv2d_winograd_definition(void **state) {
     (void)state;
-    double worst[3] = {0};
-    for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++) check_winograd(wino_shapes[i], 80 + i, worst);
+    double worst[3] = {0}, direct[3] = {0};
+    for (size_t i = 0; i < sizeof wino_shapes / sizeof wino_shapes[0]; i++)
+        check_winograd(wino_shapes[i], 80 + i, worst, direct);
     for (int k = 0; k < 3; k++)
-        fprintf(stderr, "  winograd %-15s largest error %.2g * sqrt(L) (bound %.2g)\n", wino_op[k], worst[k], wino_bound[k]);
+        fprintf(stderr, "  winograd %-15s largest error %.2g * sqrt(L) (bound %.2g; implicit GEMM %.2g)\n", wino_op[k],
+                worst[k], wino_bound[k], direct[k]);
 }
 
 /* Finite differences through the Winograd path. The loss is linear in each
