@@ -184,7 +184,7 @@ extern const dmz_backend dmz_backend_cpu;
  * depend on it: every op partitions its output, never a sum. */
 void dmz_cpu_set_threads(int n);
 int dmz_cpu_threads(void);
-/* cpu convolutions: by default Winograd F(2x2, 5x5) where it fits (5x5
+/* cpu convolutions: by default Winograd F(4x4, 5x5) where it fits (5x5
  * filters, 8 or more channels each side; larger rounding error than the
  * direct sum) and the implicit GEMM elsewhere; "direct" (or the environment's
  * DMZBENCH_CPU_CONV=direct) takes the implicit GEMM everywhere: the tighter

@@ -31,7 +31,7 @@ int dmz_cpu_direct_conv(void) {
 static void cpu_describe(char *out, size_t len) {
     snprintf(out, len, "cpu (C + OpenMP, %d threads; convolutions: %s)", dmz_cpu_threads(),
              dmz_cpu_direct_conv() ? "implicit GEMM (DMZBENCH_CPU_CONV=direct)"
-                                   : "Winograd F(2x2,5x5) for 5x5 with 8+ channels, implicit GEMM elsewhere");
+                                   : "Winograd F(4x4,5x5) for 5x5 with 8+ channels, implicit GEMM elsewhere");
 }
 
 static void *cpu_alloc(size_t bytes) {

@@ -1,20 +1,26 @@
 /* 5x5 convolutions (stride 1) on the cpu by Winograd's minimal filtering,
- * F(2x2, 5x5) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
- * Networks", 2016): each 2x2 block of outputs from a 6x6 patch of input as
+ * F(4x4, 5x5) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+ * Networks", 2016): each 4x4 block of outputs from an 8x8 patch of input as
  *   Y = A^T [ (G g G^T) (.) (B^T d B) ] A
- * so that the products over channels become 36 small GEMMs (one per point xi
- * of the 6x6 transform), 36 multiply-adds where the direct form does 100.
- * The cnn's second layer (32 -> 64 channels, 14x14) spends 3 of its 5
- * GFLOP-sized passes here; see conv2d_forward.c for the implicit GEMM that
- * every other shape takes.
+ * so that the products over channels become 64 small GEMMs (one per point xi
+ * of the 8x8 transform): 64 multiply-adds for 16 outputs where the direct sum
+ * does 400. The cnn's second layer (32 -> 64 channels, 14x14: 4x4 tiles of
+ * which the last row and column are half used) spends two thirds of the cnn's
+ * arithmetic here; conv2d_forward.c's implicit GEMM takes every other shape.
  *
- * Matrices: Toom-Cook at the points 0, 1, -1, 2, -2 and infinity (derived
- * exactly with sympy, checked on integers: y_i = sum_k d_{i+k} g_k):
- *   A^T = [1 1 1 1 1 0; 0 1 -1 2 -2 1]
- *   G   = [1/4 0 0 0 0; -1/6 x5; -1/6 1/6 -1/6 1/6 -1/6;
- *          1/24 1/12 1/6 1/3 2/3; 1/24 -1/12 1/6 -1/3 2/3; 0 0 0 0 1]
- *   B^T = [4 0 -5 0 1 0; 0 -4 -4 1 1 0; 0 4 -4 -1 1 0;
- *          0 -2 -1 2 1 0; 0 2 -1 -2 1 0; 0 4 0 -5 0 1]
+ * Matrices: Toom-Cook at the points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity
+ * (derived exactly with sympy, checked on integers: y_i = sum_k d_{i+k} g_k):
+ *   A^T = [1 1 1 1 1 1 1 0; 0 1 -1 2 -2 1/2 -1/2 0;
+ *          0 1 1 4 4 1/4 1/4 0; 0 1 -1 8 -8 1/8 -1/8 1]
+ *   G   = the table G below (rows -1 0 0 0 0, -2/9 x5, ..., 0 0 0 0 1)
+ *   B^T = [-1 0 21/4 0 -21/4 0 1 0; 0 1 1 -17/4 -17/4 1 1 0;
+ *          0 -1 1 17/4 -17/4 -1 1 0; 0 1/2 1/4 -5/2 -5/4 2 1 0;
+ *          0 -1/2 1/4 5/2 -5/4 -2 1 0; 0 2 4 -5/2 -5 1/2 1 0;
+ *          0 -2 4 5/2 -5 -1/2 1 0; 0 -1 0 21/4 0 -21/4 0 1]
+ * (B^T is F(6x6, 3x3)'s: the same points.) Measured here against F(2x2, 5x5)
+ * (0, +-1, +-2, infinity; 6x6 patches): the cnn's conv2 passes 4.3/4.8/5.6 ms
+ * with 2x2 tiles, 3.1/3.3/3.9 with 4x4, rounding errors 5e-6 -> 8.5e-6 sqrt(L)
+ * forward, 1.6e-5 -> 7.4e-6 backward-filter (fewer tiles to sum).
  *
  * Layout: activations go to channels-last (NHWC, channels padded to CV with
  * zeros) so that every transform works on CV channels at once in vectors; the
@@ -33,17 +39,23 @@
  * backward-filter sums its blocks of TB_F tiles in NCHUNK runs of consecutive
  * blocks (one thread each, blocks in order), then adds the runs' partial sums
  * in order. Block sizes and runs depend on the shape alone, so results are
- * bit-identical for any thread count. The rounding differs from the direct sum (transforms
- * scale values by up to 25 and back); tests bound it (tests/test_cnn.c). */
+ * bit-identical for any thread count. The rounding differs from the direct
+ * sum's (the transforms scale values up and G brings them back); tests bound
+ * it (tests/test_cnn.c). */
 #include "cpu_ops.h"
 
 #include <omp.h>
 #include <string.h>
 
-#define CV 16   /* channels per vector, and the channel padding */
-#define NXI 36  /* points of the 6x6 transform */
-#define TB 48   /* tiles per block in forward / backward-data: a multiple of the SGEMM's 6 or 8 rows */
-#define TB_F 96 /* tiles per block in backward-filter: the K of its products */
+#define CV 16         /* channels per vector, and the channel padding */
+#define WM 4          /* outputs per tile side */
+#define WA (WM + 4)   /* inputs per tile side: 8 */
+#define NXI (WA * WA) /* points of the 8x8 transform */
+/* Tiles per block in forward / backward-data (a multiple of the SGEMM's 6 or 8
+ * rows; 16 and 48 ran the same here) and in backward-filter (the K of its
+ * products; 32 and 48 ran the same, 96 slower: its V and dM outgrew L2). */
+#define TB 24
+#define TB_F 48
 #define NCHUNK 16 /* backward-filter's partial sums (runs of blocks), added in order at the end */
 
 typedef float vc __attribute__((vector_size(CV * sizeof(float))));
@@ -60,7 +72,7 @@ static size_t round_up(size_t n, size_t m) { return (n + m - 1) / m * m; }
 
 typedef struct geom {
     int B, Cin, Cout, H, W, pad; /* input B x Cin x H x W, output B x Cout x OH x OW */
-    int OH, OW, ty, tx;          /* 2x2 output tiles: ty x tx per image */
+    int OH, OW, ty, tx;          /* WM x WM output tiles: ty x tx per image */
     int Hp, Wp, Cinp, Coutp;     /* padded channels-last input: Hp x Wp x Cinp */
     size_t tiles;
 } geom;
@@ -68,8 +80,8 @@ typedef struct geom {
 static geom geom_of(int B, int Cin, int Cout, int H, int W, int pad) {
     geom g = {.B = B, .Cin = Cin, .Cout = Cout, .H = H, .W = W, .pad = pad};
     g.OH = H + 2 * pad - 4, g.OW = W + 2 * pad - 4;
-    g.ty = (g.OH + 1) / 2, g.tx = (g.OW + 1) / 2;
-    g.Hp = 2 * g.ty + 4, g.Wp = 2 * g.tx + 4;
+    g.ty = (g.OH + WM - 1) / WM, g.tx = (g.OW + WM - 1) / WM;
+    g.Hp = WM * g.ty + 4, g.Wp = WM * g.tx + 4;
     g.Cinp = (int)round_up((size_t)Cin, CV), g.Coutp = (int)round_up((size_t)Cout, CV);
     g.tiles = (size_t)B * g.ty * g.tx;
     return g;
@@ -104,7 +116,7 @@ static size_t x_floats(geom g) { return round_up((size_t)g.B * g.Hp * g.Wp * g.C
 static size_t y_floats(geom g) { return round_up((size_t)g.B * g.OH * g.OW * g.Coutp, CV); }
 static size_t block_floats(geom g, int tb) { return round_up((size_t)NXI * tb * (g.Cinp + g.Coutp) + 2 * SLACK, CV); }
 /* backward-filter: dY channels-last, tiles whole (2ty x 2tx, zero past OH x OW) */
-static size_t dy_floats(geom g) { return round_up((size_t)g.B * 2 * g.ty * 2 * g.tx * g.Coutp, CV); }
+static size_t dy_floats(geom g) { return round_up((size_t)g.B * WM * g.ty * WM * g.tx * g.Coutp, CV); }
 
 static size_t pass_floats(geom g) {
     return u_floats(g) + x_floats(g) + y_floats(g) + (size_t)CPU_CONV_SLOTS * block_floats(g, TB);
@@ -155,80 +167,95 @@ static void from_nhwc(float *out, const float *y, geom g, int b) {
 }
 
 /* ---------------------------------------------------------------- transforms */
-/* o = B^T i (i and o: 6 vectors at stride si / so) */
-static inline void bt6(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
-    vc d0 = i[0], d1 = i[si], d2 = i[2 * si], d3 = i[3 * si], d4 = i[4 * si], d5 = i[5 * si];
-    vc p = d4 - 4 * d2, q = d3 - 4 * d1; /* rows 1, 2: p +- q */
-    vc r = d4 - d2, t = 2 * (d3 - d1);   /* rows 3, 4: r +- t */
-    o[0] = 4 * d0 - 5 * d2 + d4;
-    o[so] = p + q, o[2 * so] = p - q;
-    o[3 * so] = r + t, o[4 * so] = r - t;
-    o[5 * so] = 4 * d1 - 5 * d3 + d5;
+/* o = B^T i (i and o: 8 vectors at stride si / so) */
+static inline void bt8(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
+    vc d0 = i[0], d1 = i[si], d2 = i[2 * si], d3 = i[3 * si], d4 = i[4 * si], d5 = i[5 * si], d6 = i[6 * si],
+       d7 = i[7 * si];
+    vc e1 = d2 + d6 - 4.25f * d4, o1 = d1 + d5 - 4.25f * d3;            /* rows 1, 2 */
+    vc e3 = 0.25f * d2 - 1.25f * d4 + d6, o3 = 0.5f * d1 - 2.5f * d3 + 2 * d5; /* rows 3, 4 */
+    vc e5 = 4 * d2 - 5 * d4 + d6, o5 = 2 * d1 - 2.5f * d3 + 0.5f * d5;   /* rows 5, 6 */
+    o[0] = (d6 - d0) + 5.25f * (d2 - d4);
+    o[so] = e1 + o1, o[2 * so] = e1 - o1;
+    o[3 * so] = e3 + o3, o[4 * so] = e3 - o3;
+    o[5 * so] = e5 + o5, o[6 * so] = e5 - o5;
+    o[7 * so] = (d7 - d1) + 5.25f * (d3 - d5);
 }
 
-/* o = A^T i: 2 from 6 */
-static inline void at6(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
-    vc d0 = i[0], d1 = i[si], d2 = i[2 * si], d3 = i[3 * si], d4 = i[4 * si], d5 = i[5 * si];
-    o[0] = d0 + d1 + d2 + d3 + d4;
-    o[so] = d1 - d2 + 2 * (d3 - d4) + d5;
+/* o = A^T i: 4 from 8 */
+static inline void at8(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
+    vc m0 = i[0], m7 = i[7 * si];
+    vc p12 = i[si] + i[2 * si], q12 = i[si] - i[2 * si];
+    vc p34 = i[3 * si] + i[4 * si], q34 = i[3 * si] - i[4 * si];
+    vc p56 = i[5 * si] + i[6 * si], q56 = i[5 * si] - i[6 * si];
+    o[0] = m0 + p12 + p34 + p56;
+    o[so] = q12 + 2 * q34 + 0.5f * q56;
+    o[2 * so] = p12 + 4 * p34 + 0.25f * p56;
+    o[3 * so] = q12 + 8 * q34 + 0.125f * q56 + m7;
 }
 
-/* o = A i: 6 from 2 */
-static inline void a6(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
-    vc d0 = i[0], d1 = i[si];
-    o[0] = d0, o[so] = d0 + d1, o[2 * so] = d0 - d1;
-    o[3 * so] = d0 + 2 * d1, o[4 * so] = d0 - 2 * d1, o[5 * so] = d1;
+/* o = A i: 8 from 4 */
+static inline void a8(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
+    vc y0 = i[0], y1 = i[si], y2 = i[2 * si], y3 = i[3 * si];
+    vc e1 = y0 + y2, o1 = y1 + y3, e2 = y0 + 4 * y2, o2 = 2 * y1 + 8 * y3, e3 = y0 + 0.25f * y2,
+       o3 = 0.5f * y1 + 0.125f * y3;
+    o[0] = y0;
+    o[so] = e1 + o1, o[2 * so] = e1 - o1;
+    o[3 * so] = e2 + o2, o[4 * so] = e2 - o2;
+    o[5 * so] = e3 + o3, o[6 * so] = e3 - o3;
+    o[7 * so] = y3;
 }
 
 /* The tile at global index t: its sample and its top-left output position. */
 static void tile_pos(geom g, size_t t, int *b, int *y0, int *x0) {
     size_t per = (size_t)g.ty * g.tx, r = t % per;
-    *b = (int)(t / per), *y0 = 2 * (int)(r / (size_t)g.tx), *x0 = 2 * (int)(r % (size_t)g.tx);
+    *b = (int)(t / per), *y0 = WM * (int)(r / (size_t)g.tx), *x0 = WM * (int)(r % (size_t)g.tx);
 }
 
-/* V[xi][slot][c] = (B^T d B)[xi] for the 6x6 patch of tile t, every channel. */
+/* V[xi][slot][c] = (B^T d B)[xi] for the 8x8 patch of tile t, every channel. */
 static void input_transform(float *v, size_t xi_stride, const float *xp, geom g, size_t t) {
     int b, y0, x0;
     tile_pos(g, t, &b, &y0, &x0);
     const float *patch = xp + (((size_t)b * g.Hp + y0) * g.Wp + x0) * g.Cinp;
     for (int c = 0; c < g.Cinp; c += CV) {
-        vc d[36], tmp[36];
-        for (int i = 0; i < 6; i++)
-            for (int j = 0; j < 6; j++) d[i * 6 + j] = loadc(patch + ((size_t)i * g.Wp + j) * g.Cinp + c);
-        for (int j = 0; j < 6; j++) bt6(tmp + j, 6, d + j, 6); /* columns: B^T d */
-        for (int i = 0; i < 6; i++) bt6(d + i * 6, 1, tmp + i * 6, 1); /* rows: (B^T d) B */
+        vc d[NXI], tmp[NXI];
+        for (int i = 0; i < WA; i++)
+            for (int j = 0; j < WA; j++) d[i * WA + j] = loadc(patch + ((size_t)i * g.Wp + j) * g.Cinp + c);
+        for (int j = 0; j < WA; j++) bt8(tmp + j, WA, d + j, WA); /* columns: B^T d */
+        for (int i = 0; i < WA; i++) bt8(d + i * WA, 1, tmp + i * WA, 1); /* rows: (B^T d) B */
         for (int xi = 0; xi < NXI; xi++) storec(v + xi * xi_stride + c, d[xi]);
     }
 }
 
 /* Y = A^T M A for tile t, + bias, ReLU, into the channels-last output (the
- * part of the 2x2 inside OH x OW). */
+ * part of the tile inside OH x OW). */
 static void output_transform(float *y, const float *m, size_t xi_stride, const float *bias_p, int relu, geom g,
                              size_t t) {
     int b, y0, x0;
     tile_pos(g, t, &b, &y0, &x0);
     for (int c = 0; c < g.Coutp; c += CV) {
-        vc mv[36], tmp[12], o[4];
+        vc mv[NXI], tmp[WM * WA], o[WM * WM];
         for (int xi = 0; xi < NXI; xi++) mv[xi] = loadc(m + xi * xi_stride + c);
-        for (int j = 0; j < 6; j++) at6(tmp + j, 6, mv + j, 6); /* columns: A^T M, 2 x 6 */
-        for (int i = 0; i < 2; i++) at6(o + i * 2, 1, tmp + i * 6, 1);
+        for (int j = 0; j < WA; j++) at8(tmp + j, WA, mv + j, WA); /* columns: A^T M, WM x WA */
+        for (int i = 0; i < WM; i++) at8(o + i * WM, 1, tmp + i * WA, 1);
         vc bias = bias_p ? loadc(bias_p + c) : (vc){0};
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++) {
+        for (int i = 0; i < WM; i++)
+            for (int j = 0; j < WM; j++) {
                 if (y0 + i >= g.OH || x0 + j >= g.OW) continue;
-                vc r = o[i * 2 + j] + bias;
+                vc r = o[i * WM + j] + bias;
                 if (relu) r = (vc)((vci)r & (r > 0)); /* relu_forward's own comparison: x > 0 ? x : 0 */
                 storec(y + (((size_t)b * g.OH + y0 + i) * g.OW + x0 + j) * g.Coutp + c, r);
             }
     }
 }
 
-static const double G[6][5] = {
-    {1.0 / 4, 0, 0, 0, 0},
-    {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
-    {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
-    {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
-    {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
+static const double G[WA][5] = {
+    {-1, 0, 0, 0, 0},
+    {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
+    {-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9},
+    {1.0 / 90, 1.0 / 45, 2.0 / 45, 4.0 / 45, 8.0 / 45},
+    {1.0 / 90, -1.0 / 45, 2.0 / 45, -4.0 / 45, 8.0 / 45},
+    {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
+    {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45},
     {0, 0, 0, 0, 1},
 };
 
@@ -243,20 +270,20 @@ static void filter_transform(float *u, const float *w, geom g, int flipped) {
     for (int ci = 0; ci < g.Cin; ci++)
         for (int co = 0; co < g.Cout; co++) {
             const float *f = w + (size_t)(flipped ? ci * g.Cout + co : co * g.Cin + ci) * 25;
-            double gg[5][5], t[6][5];
+            double gg[5][5], t[WA][5];
             for (int i = 0; i < 5; i++)
                 for (int j = 0; j < 5; j++) gg[i][j] = flipped ? f[(4 - i) * 5 + 4 - j] : f[i * 5 + j];
-            for (int r = 0; r < 6; r++)
+            for (int r = 0; r < WA; r++)
                 for (int j = 0; j < 5; j++) {
                     double s = 0;
                     for (int i = 0; i < 5; i++) s += G[r][i] * gg[i][j];
                     t[r][j] = s;
                 }
-            for (int r = 0; r < 6; r++)
-                for (int c = 0; c < 6; c++) {
+            for (int r = 0; r < WA; r++)
+                for (int c = 0; c < WA; c++) {
                     double s = 0;
                     for (int j = 0; j < 5; j++) s += t[r][j] * G[c][j];
-                    u[((size_t)(r * 6 + c) * g.Cinp + ci) * g.Coutp + co] = (float)s;
+                    u[((size_t)(r * WA + c) * g.Cinp + ci) * g.Coutp + co] = (float)s;
                 }
         }
 }
@@ -304,7 +331,7 @@ void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float
 /* dY of sample b channels-last, tiles whole: 2ty x 2tx x Coutp, zero past the
  * output and in the channel padding. */
 static void dy_nhwc(float *dy, const float *dout, geom g, int b) {
-    int Hd = 2 * g.ty, Wd = 2 * g.tx;
+    int Hd = WM * g.ty, Wd = WM * g.tx;
     float *dst = dy + (size_t)b * Hd * Wd * g.Coutp;
     memset(dst, 0, (size_t)Hd * Wd * g.Coutp * sizeof(float));
     const float *src = dout + (size_t)b * g.Cout * g.OH * g.OW;
@@ -317,14 +344,14 @@ static void dy_nhwc(float *dy, const float *dout, geom g, int b) {
 static void grad_transform(float *dm, size_t xi_stride, const float *dy, geom g, size_t t) {
     int b, y0, x0;
     tile_pos(g, t, &b, &y0, &x0);
-    int Wd = 2 * g.tx;
-    const float *tile = dy + (((size_t)b * 2 * g.ty + y0) * Wd + x0) * g.Coutp;
+    int Wd = WM * g.tx;
+    const float *tile = dy + (((size_t)b * WM * g.ty + y0) * Wd + x0) * g.Coutp;
     for (int c = 0; c < g.Coutp; c += CV) {
-        vc d[4], tmp[12], o[36];
-        for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++) d[i * 2 + j] = loadc(tile + ((size_t)i * Wd + j) * g.Coutp + c);
-        for (int j = 0; j < 2; j++) a6(tmp + j, 2, d + j, 2); /* columns: A dY, 6 x 2 */
-        for (int i = 0; i < 6; i++) a6(o + i * 6, 1, tmp + i * 2, 1);
+        vc d[WM * WM], tmp[WA * WM], o[NXI];
+        for (int i = 0; i < WM; i++)
+            for (int j = 0; j < WM; j++) d[i * WM + j] = loadc(tile + ((size_t)i * Wd + j) * g.Coutp + c);
+        for (int j = 0; j < WM; j++) a8(tmp + j, WM, d + j, WM); /* columns: A dY, WA x WM */
+        for (int i = 0; i < WA; i++) a8(o + i * WA, 1, tmp + i * WM, 1);
         for (int xi = 0; xi < NXI; xi++) storec(dm + xi * xi_stride + c, o[xi]);
     }
 }
@@ -334,19 +361,19 @@ static void filter_gradient(float *dw, const float *du, geom g) {
 #pragma omp for schedule(static)
     for (int oc = 0; oc < g.Cout; oc++)
         for (int c = 0; c < g.Cin; c++) {
-            double d[6][6], t[5][6];
-            for (int xi = 0; xi < NXI; xi++) d[xi / 6][xi % 6] = du[((size_t)xi * g.Coutp + oc) * g.Cinp + c];
+            double d[WA][WA], t[5][WA];
+            for (int xi = 0; xi < NXI; xi++) d[xi / WA][xi % WA] = du[((size_t)xi * g.Coutp + oc) * g.Cinp + c];
             for (int i = 0; i < 5; i++)
-                for (int col = 0; col < 6; col++) {
+                for (int col = 0; col < WA; col++) {
                     double s = 0;
-                    for (int r = 0; r < 6; r++) s += G[r][i] * d[r][col];
+                    for (int r = 0; r < WA; r++) s += G[r][i] * d[r][col];
                     t[i][col] = s;
                 }
             float *f = dw + ((size_t)oc * g.Cin + c) * 25;
             for (int i = 0; i < 5; i++)
                 for (int j = 0; j < 5; j++) {
                     double s = 0;
-                    for (int col = 0; col < 6; col++) s += t[i][col] * G[col][j];
+                    for (int col = 0; col < WA; col++) s += t[i][col] * G[col][j];
                     f[i * 5 + j] = (float)s;
                 }
         }

@@ -105,7 +105,7 @@ void cpu_conv2d_forward_relu(float *out, const float *inp, const float *w, const
 void cpu_conv2d_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
 void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
                                 float *work);
-/* 5x5 filters, 8 channels or more each side: Winograd F(2x2, 5x5)
+/* 5x5 filters, 8 channels or more each side: Winograd F(4x4, 5x5)
  * (conv2d_winograd.c), which the three conv ops take where it fits. */
 bool cpu_conv_winograd_fits(dmz_conv_shape s);
 size_t cpu_conv_winograd_workspace(dmz_conv_shape s); /* 0 where it does not fit */
