@@ -157,13 +157,12 @@ static void to_padded_nhwc(float *xp, const float *x, geom g, int b) {
     }
 }
 
-/* Sample b of the channels-last result into NCHW. */
+/* Sample b of the channels-last result into NCHW: one transpose of its
+ * OH*OW x Cout plane. */
 static void from_nhwc(float *out, const float *y, geom g, int b) {
-    const float *src = y + (size_t)b * g.OH * g.OW * g.Coutp;
-    float *dst = out + (size_t)b * g.Cout * g.OH * g.OW;
-    for (int r = 0; r < g.OH; r++)
-        cpu_transpose(dst + (size_t)r * g.OW, (ptrdiff_t)g.OH * g.OW, src + (size_t)r * g.OW * g.Coutp, g.Coutp, g.OW,
-                      g.Cout);
+    size_t plane = (size_t)g.OH * g.OW;
+    cpu_transpose(out + (size_t)b * g.Cout * plane, (ptrdiff_t)plane, y + (size_t)b * plane * g.Coutp, g.Coutp,
+                  (int)plane, g.Cout);
 }
 
 /* ---------------------------------------------------------------- transforms */
