@@ -17,14 +17,15 @@
 
 enum { OP_U8, OP_DENSE_F, OP_DENSE_B, OP_RELU_F, OP_RELU_B, OP_SMX_F, OP_SMX_B, OP_REDUCE, OP_CORRECT, OP_ADAM,
        OP_CONV_F, OP_CONV_BD, OP_CONV_BF, OP_POOL_F, OP_POOL_B, OP_HTOD, OP_DTOH, OP_DTOD,
-       OP_CONV_FR, OP_DENSE_FR, OP_GATHER, OP_SMX_T, OP_ADAM_S, N_OPS };
+       OP_CONV_FR, OP_DENSE_FR, OP_GATHER, OP_SMX_T, OP_ADAM_S, OP_POOL_BR, N_OPS };
 
 static const char *const op_names[N_OPS] = {
     "u8_to_float", "dense_forward", "dense_backward", "relu_forward", "relu_backward", "softmax_xent_forward",
     "softmax_xent_backward", "reduce_sum", "count_correct", "adam_update", "conv2d_forward",
     "conv2d_backward_data", "conv2d_backward_filter", "maxpool2x2_forward", "maxpool2x2_backward",
     "memcpy_htod", "memcpy_dtoh", "memcpy_dtod",
-    "conv2d_forward_relu", "dense_forward_relu", "gather_batch", "softmax_xent_train", "adam_update_step"};
+    "conv2d_forward_relu", "dense_forward_relu", "gather_batch", "softmax_xent_train", "adam_update_step",
+    "maxpool2x2_backward_relu"};
 
 static const dmz_backend *inner;
 static dmz_backend counted;
@@ -218,6 +219,12 @@ static void w_pool_b(float *dinp, const float *dout, const float *inp, int B, in
     inner->maxpool2x2_backward(dinp, dout, inp, B, C, H, W);
     end(OP_POOL_B, id);
 }
+static void w_pool_br(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+    double o = (double)B * C * dmz_pool_out(H) * dmz_pool_out(W), i = (double)B * C * H * W;
+    uint64_t id = begin(OP_POOL_BR, 4 * o, F4 * (2 * i + o));
+    inner->maxpool2x2_backward_relu(dinp, dout, inp, B, C, H, W);
+    end(OP_POOL_BR, id);
+}
 static void w_sync(void) {
     inner->sync();
     if (dmz_kernels_active()) dmz_kernels_synced(); /* CUDA events: read the finished ones */
@@ -252,6 +259,7 @@ const dmz_backend *dmz_opcount_wrap(const dmz_backend *be) {
     WRAP(conv2d_backward_filter, w_conv_bf);
     WRAP(maxpool2x2_forward, w_pool_f);
     WRAP(maxpool2x2_backward, w_pool_b);
+    WRAP(maxpool2x2_backward_relu, w_pool_br);
     dmz_opcount_reset();
     return &counted;
 }

@@ -171,6 +171,11 @@ typedef struct dmz_backend {
     /* Whether maxpool2x2 can pool an H x W input (NULL: every size); else 0 and
      * why (the cudnn backend cannot pool odd sizes as TensorFlow's 'SAME' does). */
     int (*maxpool2x2_supports)(int H, int W, char *why, size_t len);
+    /* Optional: maxpool2x2_backward over the output of a ReLU, with that ReLU's
+     * backward folded in: a window's gradient reaches its maximum only where
+     * that maximum is > 0 (the same bits as maxpool2x2_backward then
+     * relu_backward with out = inp). NULL: the model runs the two ops. */
+    void (*maxpool2x2_backward_relu)(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 } dmz_backend;
 
 /* The backend called `name`, or NULL with the reason in err (unknown, or not built). */

@@ -417,6 +417,12 @@ void dmz_model_backward(dmz_model *m) {
         float *dx = i > 0 ? l[-1].dout : NULL;
         if (!dx && l->kind != L_DENSE && l->kind != L_CONV2D) continue; /* nothing below to feed */
         if (l->kind == L_SOFTMAX_XENT && m->train_head) continue;    /* forward_train computed it */
+        if (l->kind == L_MAXPOOL && i >= 2 && l[-1].kind == L_RELU && m->be->maxpool2x2_backward_relu) {
+            /* the pool of a ReLU's output: both backward passes in one op, into the layer below the ReLU */
+            m->be->maxpool2x2_backward_relu(l[-2].dout, l->dout, x, m->batch, l->c, l->h, l->w);
+            i--;
+            continue;
+        }
         layer_backward(m, l, x, dx);
     }
 }

@@ -603,8 +603,20 @@ static void check_maxpool(int B, int C, int H, int W, uint64_t seed) {
         mismatches("maxpool backward", got_d, want_d, nin, 0, 0);
         fail();
     }
+    /* over a ReLU's output: the same bits as the backward pass then relu_backward (out = x) */
+    CPU->relu_backward(want_d, want_d, x, nin);
+    float *cpu_r = malloc(nin * sizeof(float));
+    CPU->maxpool2x2_backward_relu(cpu_r, g, x, B, C, H, W);
+    DEV->maxpool2x2_backward_relu(d_dx, d_g, d_x, B, C, H, W);
+    float *got_r = host_from_dev(d_dx, nin);
+    if (memcmp(cpu_r, want_d, nin * sizeof(float)) || memcmp(got_r, want_d, nin * sizeof(float))) {
+        fprintf(stderr, "  maxpool backward + relu B=%d C=%d H=%d W=%d: not bit-identical\n", B, C, H, W);
+        mismatches("maxpool_backward_relu (cpu)", cpu_r, want_d, nin, 0, 0);
+        mismatches("maxpool_backward_relu", got_r, want_d, nin, 0, 0);
+        fail();
+    }
     DEV->free(d_x), DEV->free(d_g), DEV->free(d_out), DEV->free(d_dx);
-    free(x), free(g), free(want), free(want_d), free(junk), free(got), free(got_d);
+    free(x), free(g), free(want), free(want_d), free(junk), free(got), free(got_d), free(cpu_r), free(got_r);
 }
 
 static void test_maxpool(void **state) {

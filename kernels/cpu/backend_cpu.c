@@ -72,4 +72,5 @@ const dmz_backend dmz_backend_cpu = {
     .conv2d_backward_filter = cpu_conv2d_backward_filter,
     .maxpool2x2_forward = cpu_maxpool2x2_forward,
     .maxpool2x2_backward = cpu_maxpool2x2_backward,
+    .maxpool2x2_backward_relu = cpu_maxpool2x2_backward_relu,
 };

@@ -115,6 +115,7 @@ void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float
 void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work);
 void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+void cpu_maxpool2x2_backward_relu(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 void cpu_adam_update(float *params, const float *grads, float *m, float *v, size_t n,
                      dmz_adam_params hp);
 

@@ -1,7 +1,9 @@
 /* 2x2 max pooling, stride 2, TensorFlow's 'SAME' (an odd last row or column
  * pools what it has), on NCHW planes; one thread per plane. Windows do not
  * overlap, so the backward pass writes each input element once. Full windows
- * take a branch-free path (the comparisons are data-dependent coin flips). */
+ * take a branch-free path (the comparisons are data-dependent coin flips).
+ * cpu_maxpool2x2_backward_relu is the backward pass over a ReLU's output with
+ * that ReLU's backward folded in (one pass over the input gradient, not two). */
 #include "cpu_ops.h"
 #include "vec8.h"
 
@@ -62,7 +64,8 @@ static inline void copy_floats(float *restrict dst, const float *restrict src, i
     for (int i = 0; i < n; i++) dst[i] = src[i];
 }
 
-static void full_windows_backward(float *d0, float *d1, const float *r0, const float *r1, const float *g, int FW) {
+static void full_windows_backward(float *d0, float *d1, const float *r0, const float *r1, const float *g, int FW,
+                                  int relu) {
     for (int xo = 0; xo < FW; xo += 8) {
         int n = FW - xo < 8 ? FW - xo : 8;
         v8f t0[2] = {{0}}, t1[2] = {{0}}, gv[2] = {{0}};
@@ -79,8 +82,11 @@ static void full_windows_backward(float *d0, float *d1, const float *r0, const f
         m = select8(c > m, c, m);
         m = select8(d > m, d, m);
         v8i ea = a == m, eb = b == m, ec = c == m, zero = {0};
-        v8f ga = select8(ea, gv[0], (v8f)zero), gb = select8(eb & ~ea, gv[0], (v8f)zero);
-        v8f gc = select8(ec & ~(ea | eb), gv[0], (v8f)zero), gd = select8(~(ea | eb | ec), gv[0], (v8f)zero);
+        v8i ta = ea, tb = eb & ~ea, tc = ec & ~(ea | eb), td = ~(ea | eb | ec);
+        if (relu) /* relu_backward's own comparison, on the element that takes the gradient */
+            ta &= a > 0.0f, tb &= b > 0.0f, tc &= c > 0.0f, td &= d > 0.0f;
+        v8f ga = select8(ta, gv[0], (v8f)zero), gb = select8(tb, gv[0], (v8f)zero);
+        v8f gc = select8(tc, gv[0], (v8f)zero), gd = select8(td, gv[0], (v8f)zero);
         v8f o0[2] = {__builtin_shufflevector(ga, gb, 0, 8, 1, 9, 2, 10, 3, 11),
                      __builtin_shufflevector(ga, gb, 4, 12, 5, 13, 6, 14, 7, 15)};
         v8f o1[2] = {__builtin_shufflevector(gc, gd, 0, 8, 1, 9, 2, 10, 3, 11),
@@ -90,7 +96,7 @@ static void full_windows_backward(float *d0, float *d1, const float *r0, const f
     }
 }
 
-void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+static void backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W, int relu) {
     int OH = dmz_pool_out(H), OW = dmz_pool_out(W), FH = H / 2, FW = W / 2;
 #pragma omp parallel for schedule(static)
     for (int pl = 0; pl < B * C; pl++) {
@@ -104,15 +110,26 @@ void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, i
                 memset(d0, 0, sizeof(float) * (size_t)W);
                 for (int xo = 0; xo < OW; xo++) {
                     int x1 = 2 * xo + 2 < W ? 2 * xo + 2 : W;
-                    dx[argmax_window(x, W, 2 * y, 2 * y + 1, 2 * xo, x1)] = g[(size_t)y * OW + xo];
+                    size_t best = argmax_window(x, W, 2 * y, 2 * y + 1, 2 * xo, x1);
+                    dx[best] = relu && !(x[best] > 0.0f) ? 0.0f : g[(size_t)y * OW + xo];
                 }
                 continue;
             }
-            full_windows_backward(d0, d1, r0, r1, g + (size_t)y * OW, FW);
+            full_windows_backward(d0, d1, r0, r1, g + (size_t)y * OW, FW, relu);
             if (FW < OW) { /* the odd last column */
                 d0[W - 1] = d1[W - 1] = 0.0f;
-                dx[argmax_window(x, W, 2 * y, 2 * y + 2, W - 1, W)] = g[(size_t)y * OW + FW];
+                size_t best = argmax_window(x, W, 2 * y, 2 * y + 2, W - 1, W);
+                dx[best] = relu && !(x[best] > 0.0f) ? 0.0f : g[(size_t)y * OW + FW];
             }
         }
     }
+}
+
+void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+    backward(dinp, dout, inp, B, C, H, W, 0);
+}
+
+/* The pool of a ReLU's output with the ReLU's backward folded in. */
+void cpu_maxpool2x2_backward_relu(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+    backward(dinp, dout, inp, B, C, H, W, 1);
 }

@@ -226,6 +226,7 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_graph_launch,
     cuda_graph_destroy,
     NULL, /* maxpool2x2_supports: every size */
+    cuda_maxpool2x2_backward_relu,
 };
 
 #ifndef DMZ_CUDA_EMU

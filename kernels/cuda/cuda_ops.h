@@ -32,6 +32,7 @@
 #define cuda_conv2d_backward_filter cuda_emu_conv2d_backward_filter
 #define cuda_maxpool2x2_forward cuda_emu_maxpool2x2_forward
 #define cuda_maxpool2x2_backward cuda_emu_maxpool2x2_backward
+#define cuda_maxpool2x2_backward_relu cuda_emu_maxpool2x2_backward_relu
 /* the device-resident step */
 #define cuda_dense_forward_relu cuda_emu_dense_forward_relu
 #define cuda_dense_bias_grad cuda_emu_dense_bias_grad
@@ -65,6 +66,7 @@ void cuda_conv2d_backward_filter(float *dw, float *dbias, const float *dout, con
                                  float *work);
 void cuda_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void cuda_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+void cuda_maxpool2x2_backward_relu(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 /* the device-resident step (the optional entries of kernels/backend.h) */
 void cuda_dense_forward_relu(float *out, const float *inp, const float *w, const float *bias, int B, int C, int OC);
 /* dbias[OC] = column sums of dout[B][OC] (dense_backward's, for the cublas backend) */

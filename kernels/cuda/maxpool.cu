@@ -45,7 +45,7 @@ static __global__ void maxpool2x2_forward_kernel(float *out, const float *inp, s
 }
 
 static __global__ void maxpool2x2_backward_kernel(float *dinp, const float *dout, const float *inp, size_t n, int H,
-                                                  int W, int OH, int OW) {
+                                                  int W, int OH, int OW, int relu) {
     size_t stride = (size_t)gridDim.x * blockDim.x;
     for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {
         size_t pl = i / ((size_t)OH * OW);
@@ -58,6 +58,9 @@ static __global__ void maxpool2x2_backward_kernel(float *dinp, const float *dout
             float a = x[o0], b = x[o0 + 1], c = x[o1], d = x[o1 + 1];
             float m = max4(a, b, c, d);
             int ta = a == m, tb = !ta && b == m, tc = !ta && !tb && c == m, td = !ta && !tb && !tc;
+            if (relu) { /* relu_backward's own comparison, on the element that takes the gradient */
+                ta = ta && a > 0.0f, tb = tb && b > 0.0f, tc = tc && c > 0.0f, td = td && d > 0.0f;
+            }
             dx[o0] = ta ? g : 0.0f;
             dx[o0 + 1] = tb ? g : 0.0f;
             dx[o1] = tc ? g : 0.0f;
@@ -65,6 +68,7 @@ static __global__ void maxpool2x2_backward_kernel(float *dinp, const float *dout
         } else {
             int y1 = 2 * y + 2 < H ? 2 * y + 2 : H, x1 = 2 * xo + 2 < W ? 2 * xo + 2 : W;
             int best = argmax_window(x, W, 2 * y, y1, 2 * xo, x1);
+            if (relu && !(x[best] > 0.0f)) g = 0.0f;
             for (int iy = 2 * y; iy < y1; iy++)
                 for (int ix = 2 * xo; ix < x1; ix++) dx[iy * W + ix] = iy * W + ix == best ? g : 0.0f;
         }
@@ -80,12 +84,21 @@ void cuda_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, 
     DMZ_LAUNCH(maxpool2x2_forward_kernel, dmz_elementwise_blocks(n, threads), threads, 0, out, inp, n, H, W, OH, OW);
 }
 
-void cuda_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+static void backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W, int relu) {
     int OH = dmz_pool_out(H), OW = dmz_pool_out(W);
     size_t n = (size_t)B * C * OH * OW;
     if (B <= 0 || C <= 0 || H <= 0 || W <= 0) return;
     const unsigned threads = 256;
     DMZ_LAUNCH(maxpool2x2_backward_kernel, dmz_elementwise_blocks(n, threads), threads, 0, dinp, dout, inp, n, H, W,
-               OH, OW);
+               OH, OW, relu);
+}
+
+void cuda_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+    backward(dinp, dout, inp, B, C, H, W, 0);
+}
+
+/* The pool of a ReLU's output with the ReLU's backward folded in: one launch for two. */
+void cuda_maxpool2x2_backward_relu(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W) {
+    backward(dinp, dout, inp, B, C, H, W, 1);
 }
 #endif

@@ -305,6 +305,7 @@ extern "C" const dmz_backend *dmz_cudnn_backend(char *reason, size_t len) {
         table.conv2d_backward_filter = conv_backward_filter;
         table.maxpool2x2_forward = pool_forward;
         table.maxpool2x2_backward = pool_backward;
+        table.maxpool2x2_backward_relu = NULL; /* cuDNN's pooling, then the ReLU's backward */
         table.maxpool2x2_supports = pool_supports;
         table.context_create = cudnn_context_create;
     });
