@@ -11,7 +11,8 @@
  *            syncs, after a warm-up, about S/4 seconds' worth, divided by the count;
  *            no L2 flush: at batch 100 a layer's operands stay in L2 in training too)
  *   GFLOP/s  2 flops per multiply-add of the op's products (backward: both
- *            products; convolutions count the padded taps); pooling: -
+ *            products; convolutions count the padded taps of the direct sum,
+ *            also where the cpu runs Winograd: an effective rate); pooling: -
  *   GB/s     the op's minimum traffic: every operand read once, every result written once
  *   ratio    time / the cuda row's time for the same op and shape (below 1: faster
  *            than ours); "-" without a GPU
@@ -182,6 +183,9 @@ int main(int argc, char **argv) {
     if (gpu) printf("# GPU: %s\n", why);
     else printf("# GPU columns (cuda, cublas/cudnn): need a device: %s\n", why);
     printf("# vendor rows: cuBLAS = the SGEMMs only (no bias, no dbias); cuDNN = the convolution only (no bias, no ReLU)\n");
+    printf("# GFLOP/s counts the direct sum's flops; the cpu's 5x5 convolutions with 8+ channels run Winograd F(4x4,5x5)%s,\n"
+           "# so theirs is an effective rate that the machine's peak does not bound\n",
+           dmz_cpu_direct_conv() ? " (not now: DMZBENCH_CPU_CONV=direct)" : "");
     printf("# %-23s %-10s %-26s %-7s %11s %9s %8s %6s\n", "op", "layer", "shape", "impl", "time", "GFLOP/s", "GB/s", "ratio");
     printf("# %-23s %-10s %-26s %-7s %11s %9s %8s %6s\n", "", "", "", "", "us", "", "", "/cuda");
     for (char *tok = strtok(batches, ","); tok; tok = strtok(NULL, ",")) {
