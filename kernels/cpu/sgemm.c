@@ -27,6 +27,7 @@
 #include "vec8.h"
 
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -364,11 +365,21 @@ void cpu_sgemm_packed_rows_b(int M, int N, int K, const float *packed_a, const f
     gemm_run(&g);
 }
 
+/* Every thread's pack buffer stays listed here for the life of the process:
+ * an OpenMP thread that exits when a later team is smaller takes its
+ * thread-local pointer with it, and the buffer would be reported as a leak. */
+typedef struct pack_node { struct pack_node *next; } pack_node;
+static _Atomic(pack_node *) pack_buffers;
+
 float *cpu_sgemm_pack_buffer(void) {
     static _Thread_local float *pack;
     if (!pack) {
-        pack = aligned_alloc(64, PACK_FLOATS * sizeof(float));
-        if (!pack) abort();
+        pack_node *n = aligned_alloc(64, 64 + PACK_FLOATS * sizeof(float));
+        if (!n) abort();
+        n->next = atomic_load(&pack_buffers);
+        while (!atomic_compare_exchange_weak(&pack_buffers, &n->next, n)) {
+        }
+        pack = (float *)((char *)n + 64);
     }
     return pack;
 }
