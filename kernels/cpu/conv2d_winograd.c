@@ -115,7 +115,7 @@ static size_t u_floats(geom g) { return round_up((size_t)NXI * g.Cinp * g.Coutp 
 static size_t x_floats(geom g) { return round_up((size_t)g.B * g.Hp * g.Wp * g.Cinp, CV); }
 static size_t y_floats(geom g) { return round_up((size_t)g.B * g.OH * g.OW * g.Coutp, CV); }
 static size_t block_floats(geom g, int tb) { return round_up((size_t)NXI * tb * (g.Cinp + g.Coutp) + 2 * SLACK, CV); }
-/* backward-filter: dY channels-last, tiles whole (2ty x 2tx, zero past OH x OW) */
+/* backward-filter: dY channels-last, tiles whole (WM ty x WM tx, zero past OH x OW) */
 static size_t dy_floats(geom g) { return round_up((size_t)g.B * WM * g.ty * WM * g.tx * g.Coutp, CV); }
 
 static size_t pass_floats(geom g) {
@@ -150,8 +150,8 @@ static void to_padded_nhwc(float *xp, const float *x, geom g, int b) {
         int x_end = g.pad + g.W < g.Wp ? g.pad + g.W : g.Wp;
         memset(r, 0, (size_t)g.pad * g.Cinp * sizeof(float));
         memset(r + (size_t)x_end * g.Cinp, 0, (size_t)(g.Wp - x_end) * g.Cinp * sizeof(float));
-        if (g.Cinp > g.Cin)
-            for (int xx = g.pad; xx < x_end; xx++) memset(r + (size_t)xx * g.Cinp + g.Cin, 0, (size_t)(g.Cinp - g.Cin) * sizeof(float));
+        for (int xx = g.pad; g.Cinp > g.Cin && xx < x_end; xx++)
+            memset(r + (size_t)xx * g.Cinp + g.Cin, 0, (size_t)(g.Cinp - g.Cin) * sizeof(float));
         cpu_transpose(r + (size_t)g.pad * g.Cinp, g.Cinp, src + (size_t)(yy - g.pad) * g.W, (ptrdiff_t)g.H * g.W, g.Cin,
                       x_end - g.pad);
     }
