@@ -327,7 +327,7 @@ void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float
 }
 
 /* ---------------------------------------------------------------- backward-filter */
-/* dY of sample b channels-last, tiles whole: 2ty x 2tx x Coutp, zero past the
+/* dY of sample b channels-last, tiles whole: WM ty x WM tx x Coutp, zero past the
  * output and in the channel padding. */
 static void dy_nhwc(float *dy, const float *dout, geom g, int b) {
     int Hd = WM * g.ty, Wd = WM * g.tx;
