@@ -243,66 +243,60 @@ static void conv_backward_naive(double *dinp, double *dw, const float *dout, con
 static const double wino_bound[3] = {3.5e-5, 3.5e-5, 3.5e-5};
 static const char *const wino_op[3] = {"forward", "backward-data", "backward-filter"};
 
-/* The three passes' largest error over the shape, in units of sqrt(L). */
-static void pass_errors(const conv_case *c, double err[3]) {
+/* The three passes of the cpu backend on one case beside their definitions:
+ * forward, backward-data, backward-filter, with L (the products in one output). */
+typedef struct pass_results {
+    float *got[3];
+    double *want[3];
+    size_t n[3];
+    double L[3];
+} pass_results;
+
+static void run_passes(const conv_case *c, pass_results *r) {
     dmz_conv_shape s = c->s;
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
-    size_t n = conv_out_n(s), ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
-    float *got[3] = {malloc(n * sizeof(float)), malloc(ni * sizeof(float)), malloc(nw * sizeof(float))};
-    double *want[3] = {malloc(n * sizeof(double)), malloc(ni * sizeof(double)), malloc(nw * sizeof(double))};
-    size_t len[3] = {n, ni, nw};
-    double L[3] = {(double)s.C * 25, (double)s.OC * 25, (double)s.B * OH * OW};
-    be()->conv2d_forward(got[0], c->inp, c->w, c->bias, s, c->work);
-    be()->conv2d_backward_data(got[1], c->R, c->w, s, c->work);
-    be()->conv2d_backward_filter(got[2], NULL, c->R, c->inp, s, c->work);
-    conv_naive(want[0], c->inp, c->w, c->bias, s);
-    conv_backward_naive(want[1], want[2], c->R, c->inp, c->w, s);
-    for (int k = 0; k < 3; k++) {
-        double e = 0;
-        for (size_t i = 0; i < len[k]; i++) e = fmax(e, fabs(got[k][i] - want[k][i]));
-        err[k] = e / sqrt(L[k] + 1);
-        free(got[k]), free(want[k]);
-    }
+    size_t n[3] = {conv_out_n(s), (size_t)s.B * s.C * s.H * s.W, (size_t)s.OC * s.C * s.K * s.K};
+    for (int k = 0; k < 3; k++)
+        r->n[k] = n[k], r->got[k] = malloc(n[k] * sizeof(float)), r->want[k] = malloc(n[k] * sizeof(double));
+    r->L[0] = (double)s.C * 25, r->L[1] = (double)s.OC * 25, r->L[2] = (double)s.B * dmz_conv_out_h(s) * dmz_conv_out_w(s);
+    be()->conv2d_forward(r->got[0], c->inp, c->w, c->bias, s, c->work);
+    be()->conv2d_backward_data(r->got[1], c->R, c->w, s, c->work);
+    be()->conv2d_backward_filter(r->got[2], NULL, c->R, c->inp, s, c->work);
+    conv_naive(r->want[0], c->inp, c->w, c->bias, s);
+    conv_backward_naive(r->want[1], r->want[2], c->R, c->inp, c->w, s);
+}
+
+/* Pass k's largest error, in units of sqrt(L). */
+static double pass_error(const pass_results *r, int k) {
+    double e = 0;
+    for (size_t i = 0; i < r->n[k]; i++) e = fmax(e, fabs(r->got[k][i] - r->want[k][i]));
+    return e / sqrt(r->L[k] + 1);
+}
+
+static void pass_results_free(pass_results *r) {
+    for (int k = 0; k < 3; k++) free(r->got[k]), free(r->want[k]);
 }
 
 static void check_winograd(dmz_conv_shape s, uint64_t seed, double worst[3], double worst_direct[3]) {
     conv_case c;
     conv_case_make(&c, s, seed);
     assert_true(cpu_conv_winograd_fits(s));
+    pass_results r;
     /* the implicit GEMM's errors beside them (DMZBENCH_CPU_CONV=direct) */
-    double direct[3];
     dmz_cpu_set_direct_conv(1);
-    pass_errors(&c, direct);
+    run_passes(&c, &r);
     dmz_cpu_set_direct_conv(0);
-    for (int k = 0; k < 3; k++) worst_direct[k] = fmax(worst_direct[k], direct[k]);
-    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
-    size_t n = conv_out_n(s), ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K;
-    float *out = malloc(n * sizeof(float)), *dinp = malloc(ni * sizeof(float)), *dw = malloc(nw * sizeof(float));
-    double *want = malloc(n * sizeof(double)), *want_dinp = malloc(ni * sizeof(double));
-    double *want_dw = malloc(nw * sizeof(double));
+    for (int k = 0; k < 3; k++) worst_direct[k] = fmax(worst_direct[k], pass_error(&r, k));
+    pass_results_free(&r);
+    run_passes(&c, &r);
     char what[160];
-    be()->conv2d_forward(out, c.inp, c.w, c.bias, s, c.work);
-    conv_naive(want, c.inp, c.w, c.bias, s);
-    be()->conv2d_backward_data(dinp, c.R, c.w, s, c.work);
-    be()->conv2d_backward_filter(dw, NULL, c.R, c.inp, s, c.work);
-    conv_backward_naive(want_dinp, want_dw, c.R, c.inp, c.w, s);
-    struct {
-        const float *got;
-        const double *want;
-        size_t n;
-        double L;
-    } checks[3] = {{out, want, n, (double)s.C * 25},
-                   {dinp, want_dinp, ni, (double)s.OC * 25},
-                   {dw, want_dw, nw, (double)s.B * OH * OW}};
     for (int k = 0; k < 3; k++) {
         snprintf(what, sizeof what, "winograd %s B=%d C=%d H=%d W=%d OC=%d pad=%d", wino_op[k], s.B, s.C, s.H, s.W,
                  s.OC, s.pad);
-        double e = 0, unit = sqrt(checks[k].L + 1);
-        for (size_t i = 0; i < checks[k].n; i++) e = fmax(e, fabs(checks[k].got[i] - checks[k].want[i]));
-        worst[k] = fmax(worst[k], e / unit);
-        assert_int_equal(count_mismatches(what, checks[k].got, checks[k].want, checks[k].n, wino_bound[k] * unit, 0), 0);
+        worst[k] = fmax(worst[k], pass_error(&r, k));
+        double atol = wino_bound[k] * sqrt(r.L[k] + 1);
+        assert_int_equal(count_mismatches(what, r.got[k], r.want[k], r.n[k], atol, 0), 0);
     }
-    free(out), free(dinp), free(dw), free(want), free(want_dinp), free(want_dw);
+    pass_results_free(&r);
     conv_case_free(&c);
 }
 

@@ -42,28 +42,24 @@ static float bias_grad(const float *dout, int oc, dmz_conv_shape s) {
  * alone (never of the thread count). */
 static int sample_runs(dmz_conv_shape s) { return s.B < CPU_CONV_FILTER_RUNS ? s.B : CPU_CONV_FILTER_RUNS; }
 
-size_t cpu_conv2d_backward_filter_floats(dmz_conv_shape s) {
-    size_t CKK = (size_t)s.C * s.K * s.K, Q = (size_t)cpu_conv_wide_cols(s);
-    size_t slot = cpu_conv_padded_floats(s) + round16(Q * s.OC);
-    int runs = sample_runs(s) > 0 ? sample_runs(s) : 1, nt = s.B < CPU_CONV_SLOTS ? (s.B > 0 ? s.B : 1) : CPU_CONV_SLOTS;
-    return (size_t)runs * round16(CKK * s.OC) + (size_t)nt * slot;
+/* The partial dw^T of each run (room for one when the batch is empty). */
+size_t cpu_conv2d_backward_filter_partial_floats(dmz_conv_shape s) {
+    int runs = sample_runs(s);
+    return (size_t)(runs > 0 ? runs : 1) * round16((size_t)s.C * s.K * s.K * s.OC);
 }
 
-void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
-                                float *work) {
-    if (cpu_conv_winograd_fits(s)) {
-        cpu_conv_winograd_backward_filter(dw, dout, inp, s, work);
-        if (dbias) {
-#pragma omp parallel for schedule(static) num_threads(cpu_conv2d_threads(s))
-            for (int oc = 0; oc < s.OC; oc++) dbias[oc] = bias_grad(dout, oc, s);
-        }
-        return;
-    }
+/* A slot: the padded image and the wide dout^T of the sample in hand. */
+size_t cpu_conv2d_backward_filter_slot_floats(dmz_conv_shape s) {
+    return cpu_conv_padded_floats(s) + round16((size_t)cpu_conv_wide_cols(s) * s.OC);
+}
+
+/* dw by the implicit GEMM: runs of samples, then the runs added in order. */
+static void implicit_filter_gradient(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work) {
     int OH = dmz_conv_out_h(s), Q = cpu_conv_wide_cols(s), CKK = s.C * s.K * s.K, runs = sample_runs(s);
     size_t in_n = (size_t)s.C * s.H * s.W, out_n = (size_t)s.OC * OH * dmz_conv_out_w(s), dwT_n = round16((size_t)CKK * s.OC);
-    size_t pimg_n = cpu_conv_padded_floats(s), slot_n = pimg_n + round16((size_t)Q * s.OC);
+    size_t pimg_n = cpu_conv_padded_floats(s), slot_n = cpu_conv2d_backward_filter_slot_floats(s);
     cpu_conv_work ws = cpu_conv2d_work(s, work);
-    float *partial = ws.scratch, *slots = partial + (size_t)(runs > 0 ? runs : 1) * dwT_n;
+    float *partial = ws.scratch, *slots = partial + cpu_conv2d_backward_filter_partial_floats(s);
 #pragma omp parallel num_threads(cpu_conv2d_threads(s))
     {
         float *pimg = slots + (size_t)omp_get_thread_num() * slot_n, *doutT = pimg + pimg_n;
@@ -84,14 +80,19 @@ void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, cons
 #pragma omp for schedule(static)
         for (int oc = 0; oc < s.OC; oc++)
             for (int r = 0; r < CKK; r++) {
-                float sum = 0.0f;
-                for (int k = 0; k < runs; k++) sum = k ? sum + partial[(size_t)k * dwT_n + (size_t)r * s.OC + oc]
-                                                       : partial[(size_t)r * s.OC + oc];
+                float sum = runs > 0 ? partial[(size_t)r * s.OC + oc] : 0.0f;
+                for (int k = 1; k < runs; k++) sum += partial[(size_t)k * dwT_n + (size_t)r * s.OC + oc];
                 dw[(size_t)oc * CKK + r] = sum;
             }
-        if (dbias) {
-#pragma omp for schedule(static)
-            for (int oc = 0; oc < s.OC; oc++) dbias[oc] = bias_grad(dout, oc, s);
-        }
+    }
+}
+
+void cpu_conv2d_backward_filter(float *dw, float *dbias, const float *dout, const float *inp, dmz_conv_shape s,
+                                float *work) {
+    if (cpu_conv_winograd_fits(s)) cpu_conv_winograd_backward_filter(dw, dout, inp, s, work);
+    else implicit_filter_gradient(dw, dout, inp, s, work);
+    if (dbias) {
+#pragma omp parallel for schedule(static) num_threads(cpu_conv2d_threads(s))
+        for (int oc = 0; oc < s.OC; oc++) dbias[oc] = bias_grad(dout, oc, s);
     }
 }

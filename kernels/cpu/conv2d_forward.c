@@ -37,7 +37,7 @@ static size_t scratch_floats(dmz_conv_shape s) {
     size_t Q = (size_t)cpu_conv_wide_cols(s), pimg = cpu_conv_padded_floats(s);
     size_t fwd = slots(s) * (pimg + round16((size_t)s.OC * Q));
     size_t bwd_data = slots(s) * cpu_conv2d_backward_data_slot_floats(s);
-    size_t bwd_filter = cpu_conv2d_backward_filter_floats(s);
+    size_t bwd_filter = cpu_conv2d_backward_filter_partial_floats(s) + slots(s) * cpu_conv2d_backward_filter_slot_floats(s);
     size_t most = fwd > bwd_data ? fwd : bwd_data;
     return most > bwd_filter ? most : bwd_filter;
 }

@@ -50,13 +50,12 @@ void cpu_sgemm_rows_a(int M, int N, int K, const float *a, const ptrdiff_t *a_ro
 /* C[M][N] = (accumulate ? C : 0) + A @ B with nothing packed, on the calling
  * thread, for small K (the Winograd products): A(i, k) = a[i*a_is + k*a_ks]
  * taken as scalars, B(k, j) = b[k*b_ks + j] read in place as vectors. A must
- * be readable for whole strips of cpu_sgemm_strip_rows() rows and every row of B
- * cpu_sgemm_strip_cols() - 1 floats past column N: what is read there only
- * reaches elements of C that are not stored. One element's sum runs over k in
- * order, then adds to C. */
+ * be readable for whole strips of rows (8 with AVX-512, 6 otherwise) and every
+ * row of B cpu_sgemm_strip_cols() - 1 floats past column N: what is read there
+ * only reaches elements of C that are not stored. One element's sum runs over
+ * k in order, then adds to C. */
 void cpu_sgemm_strided(int M, int N, int K, const float *a, ptrdiff_t a_is, ptrdiff_t a_ks, const float *b,
                        ptrdiff_t b_ks, float *c, ptrdiff_t ldc, int accumulate);
-int cpu_sgemm_strip_rows(void);
 
 /* dst[c][r] = src[r][c] for r < rows, c < cols (row strides ld_src, ld_dst). */
 void cpu_transpose(float *dst, ptrdiff_t ld_dst, const float *src, ptrdiff_t ld_src, int rows, int cols);
@@ -87,7 +86,8 @@ void cpu_conv_tap_offsets(ptrdiff_t *tap_off, dmz_conv_shape s);
 void cpu_col2im_wide(float *img, const float *dcol_wide, const ptrdiff_t *tap_off, dmz_conv_shape s, float *pimg);
 size_t cpu_conv2d_backward_data_slot_floats(dmz_conv_shape s);
 #define CPU_CONV_FILTER_RUNS 16 /* backward-filter's partial sums over runs of samples */
-size_t cpu_conv2d_backward_filter_floats(dmz_conv_shape s);
+size_t cpu_conv2d_backward_filter_partial_floats(dmz_conv_shape s);
+size_t cpu_conv2d_backward_filter_slot_floats(dmz_conv_shape s);
 /* Threads the conv ops use: at most one per workspace slot. */
 int cpu_conv2d_threads(dmz_conv_shape s);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);

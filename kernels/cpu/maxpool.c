@@ -96,6 +96,10 @@ static void full_windows_backward(float *d0, float *d1, const float *r0, const f
     }
 }
 
+/* What a partial window's maximum x receives of g: all of it, or with the
+ * ReLU's backward folded in, relu_backward's own x > 0 ? g : 0. */
+static inline float window_grad(float g, float x, int relu) { return relu && !(x > 0.0f) ? 0.0f : g; }
+
 static void backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W, int relu) {
     int OH = dmz_pool_out(H), OW = dmz_pool_out(W), FH = H / 2, FW = W / 2;
 #pragma omp parallel for schedule(static)
@@ -111,7 +115,7 @@ static void backward(float *dinp, const float *dout, const float *inp, int B, in
                 for (int xo = 0; xo < OW; xo++) {
                     int x1 = 2 * xo + 2 < W ? 2 * xo + 2 : W;
                     size_t best = argmax_window(x, W, 2 * y, 2 * y + 1, 2 * xo, x1);
-                    dx[best] = relu && !(x[best] > 0.0f) ? 0.0f : g[(size_t)y * OW + xo];
+                    dx[best] = window_grad(g[(size_t)y * OW + xo], x[best], relu);
                 }
                 continue;
             }
@@ -119,7 +123,7 @@ static void backward(float *dinp, const float *dout, const float *inp, int B, in
             if (FW < OW) { /* the odd last column */
                 d0[W - 1] = d1[W - 1] = 0.0f;
                 size_t best = argmax_window(x, W, 2 * y, 2 * y + 2, W - 1, W);
-                dx[best] = relu && !(x[best] > 0.0f) ? 0.0f : g[(size_t)y * OW + FW];
+                dx[best] = window_grad(g[(size_t)y * OW + FW], x[best], relu);
             }
         }
     }

@@ -327,7 +327,6 @@ static void gemm_part(const gemm_args *g, int part, int parts) {
 }
 
 int cpu_sgemm_strip_cols(void) { return NR; }
-int cpu_sgemm_strip_rows(void) { return MR; }
 
 size_t cpu_sgemm_packed_a_floats(int M, int K) { return (size_t)((M + MR - 1) / MR * MR) * (size_t)K; }
 
