@@ -216,12 +216,17 @@ static void input_transform(float *v, size_t xi_stride, const float *xp, geom g,
     tile_pos(g, t, &b, &y0, &x0);
     const float *patch = xp + (((size_t)b * g.Hp + y0) * g.Wp + x0) * g.Cinp;
     for (int c = 0; c < g.Cinp; c += CV) {
-        vc d[NXI], tmp[NXI];
-        for (int i = 0; i < WA; i++)
-            for (int j = 0; j < WA; j++) d[i * WA + j] = loadc(patch + ((size_t)i * g.Wp + j) * g.Cinp + c);
-        for (int j = 0; j < WA; j++) bt8(tmp + j, WA, d + j, WA); /* columns: B^T d */
-        for (int i = 0; i < WA; i++) bt8(d + i * WA, 1, tmp + i * WA, 1); /* rows: (B^T d) B */
-        for (int xi = 0; xi < NXI; xi++) storec(v + xi * xi_stride + c, d[xi]);
+        vc tmp[NXI]; /* one pass's result; each column and row in registers */
+        for (int j = 0; j < WA; j++) { /* columns: B^T d */
+            vc col[WA];
+            for (int i = 0; i < WA; i++) col[i] = loadc(patch + ((size_t)i * g.Wp + j) * g.Cinp + c);
+            bt8(tmp + j, WA, col, 1);
+        }
+        for (int i = 0; i < WA; i++) { /* rows: (B^T d) B */
+            vc row[WA];
+            bt8(row, 1, tmp + i * WA, 1);
+            for (int j = 0; j < WA; j++) storec(v + (i * WA + j) * xi_stride + c, row[j]);
+        }
     }
 }
 
@@ -232,18 +237,23 @@ static void output_transform(float *y, const float *m, size_t xi_stride, const f
     int b, y0, x0;
     tile_pos(g, t, &b, &y0, &x0);
     for (int c = 0; c < g.Coutp; c += CV) {
-        vc mv[NXI], tmp[WM * WA], o[WM * WM];
-        for (int xi = 0; xi < NXI; xi++) mv[xi] = loadc(m + xi * xi_stride + c);
-        for (int j = 0; j < WA; j++) at8(tmp + j, WA, mv + j, WA); /* columns: A^T M, WM x WA */
-        for (int i = 0; i < WM; i++) at8(o + i * WM, 1, tmp + i * WA, 1);
+        vc tmp[WM * WA];
+        for (int j = 0; j < WA; j++) { /* columns: A^T M, WM x WA */
+            vc col[WA];
+            for (int i = 0; i < WA; i++) col[i] = loadc(m + (i * WA + j) * xi_stride + c);
+            at8(tmp + j, WA, col, 1);
+        }
         vc bias = bias_p ? loadc(bias_p + c) : (vc){0};
-        for (int i = 0; i < WM; i++)
+        for (int i = 0; i < WM; i++) {
+            vc row[WM];
+            at8(row, 1, tmp + i * WA, 1);
             for (int j = 0; j < WM; j++) {
                 if (y0 + i >= g.OH || x0 + j >= g.OW) continue;
-                vc r = o[i * WM + j] + bias;
+                vc r = row[j] + bias;
                 if (relu) r = (vc)((vci)r & (r > 0)); /* relu_forward's own comparison: x > 0 ? x : 0 */
                 storec(y + (((size_t)b * g.OH + y0 + i) * g.OW + x0 + j) * g.Coutp + c, r);
             }
+        }
     }
 }
 
@@ -346,12 +356,17 @@ static void grad_transform(float *dm, size_t xi_stride, const float *dy, geom g,
     int Wd = WM * g.tx;
     const float *tile = dy + (((size_t)b * WM * g.ty + y0) * Wd + x0) * g.Coutp;
     for (int c = 0; c < g.Coutp; c += CV) {
-        vc d[WM * WM], tmp[WA * WM], o[NXI];
-        for (int i = 0; i < WM; i++)
-            for (int j = 0; j < WM; j++) d[i * WM + j] = loadc(tile + ((size_t)i * Wd + j) * g.Coutp + c);
-        for (int j = 0; j < WM; j++) a8(tmp + j, WM, d + j, WM); /* columns: A dY, WA x WM */
-        for (int i = 0; i < WA; i++) a8(o + i * WA, 1, tmp + i * WM, 1);
-        for (int xi = 0; xi < NXI; xi++) storec(dm + xi * xi_stride + c, o[xi]);
+        vc tmp[WA * WM];
+        for (int j = 0; j < WM; j++) { /* columns: A dY, WA x WM */
+            vc col[WM];
+            for (int i = 0; i < WM; i++) col[i] = loadc(tile + ((size_t)i * Wd + j) * g.Coutp + c);
+            a8(tmp + j, WM, col, 1);
+        }
+        for (int i = 0; i < WA; i++) {
+            vc row[WA];
+            a8(row, 1, tmp + i * WM, 1);
+            for (int j = 0; j < WA; j++) storec(dm + (i * WA + j) * xi_stride + c, row[j]);
+        }
     }
 }
 
