@@ -1,11 +1,11 @@
 /* Convolution forward on the cpu, an implicit GEMM: for each sample, pad the
  * image into its slot of the workspace, then
- *   wide [OC][OH*Ws] = bias + w [OC][C*K*K] @ col
+ *   wide [OC][OH*Ws] = w [OC][C*K*K] @ col
  * with col's rows taken from the padded image by offset (im2col.c; copied into
- * the SGEMM's packed strips, never written out whole), and keep the
- * OW valid columns of each wide row. Samples are shared out among threads (one
- * slot each, no barrier between samples), each computed by one thread whole:
- * results do not depend on the thread count. */
+ * the SGEMM's packed strips, never written out whole), and keep the OW valid
+ * columns of each wide row, + bias (and ReLU). Samples are shared out among
+ * threads (one slot each, no barrier between samples), each computed by one
+ * thread whole: results do not depend on the thread count. */
 #include "cpu_ops.h"
 
 #include <omp.h>
@@ -82,18 +82,19 @@ static void forward(float *out, const float *inp, const float *w, const float *b
         for (int b = 0; b < s.B; b++) {
             float *o = out + (size_t)b * out_n;
             cpu_conv_pad_image(pimg, inp + (size_t)b * in_n, s);
-            for (int oc = 0; oc < s.OC; oc++)
-                for (int q = 0; q < Q; q++) wide[(size_t)oc * Q + q] = bias ? bias[oc] : 0.0f;
-            cpu_sgemm_packed_rows_b(s.OC, Q, CKK, ws.packed_w, pimg, ws.tap_off, wide, Q, 1);
-            for (int oc = 0; oc < s.OC; oc++)
+            cpu_sgemm_packed_rows_b(s.OC, Q, CKK, ws.packed_w, pimg, ws.tap_off, wide, Q, 0);
+            /* the bias added to the finished sum as the valid columns are kept */
+            for (int oc = 0; oc < s.OC; oc++) {
+                float bo = bias ? bias[oc] : 0.0f;
                 for (int y = 0; y < OH; y++) {
                     const float *src = wide + (size_t)oc * Q + (size_t)y * Ws;
                     float *dst = o + ((size_t)oc * OH + y) * OW;
                     if (relu) /* relu_forward's own comparison */
-                        for (int x = 0; x < OW; x++) dst[x] = src[x] > 0.0f ? src[x] : 0.0f;
+                        for (int x = 0; x < OW; x++) dst[x] = src[x] + bo > 0.0f ? src[x] + bo : 0.0f;
                     else
-                        for (int x = 0; x < OW; x++) dst[x] = src[x];
+                        for (int x = 0; x < OW; x++) dst[x] = src[x] + bo;
                 }
+            }
         }
     }
 }
