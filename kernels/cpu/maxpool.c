@@ -8,6 +8,9 @@
 #include "vec8.h"
 
 #include <string.h>
+#if defined(__AVX512VL__)
+#include <immintrin.h>
+#endif
 
 static inline float max4(float a, float b, float c, float d) {
     float m = a; /* in row-major order, as the partial windows scan */
@@ -64,15 +67,36 @@ static inline void copy_floats(float *restrict dst, const float *restrict src, i
     for (int i = 0; i < n; i++) dst[i] = src[i];
 }
 
+/* Two vectors from n <= 16 floats (zero past n), and back. Rows shorter than
+ * 8 windows (the cnn's second pool: 7) would otherwise go through scalar
+ * copies into a vector that is then loaded whole, a store-forwarding stall
+ * per row; AVX-512's masked moves read and write exactly the n floats. */
+#if defined(__AVX512VL__)
+static inline __mmask8 lanes_below(int n) { return n >= 8 ? (__mmask8)0xff : n <= 0 ? 0 : (__mmask8)((1u << n) - 1); }
+#define load16(t, src, n)                                                  \
+    do {                                                                   \
+        (t)[0] = (v8f)_mm256_maskz_loadu_ps(lanes_below(n), (src));        \
+        (t)[1] = (v8f)_mm256_maskz_loadu_ps(lanes_below((n) - 8), (src) + 8); \
+    } while (0)
+#define store16(dst, t, n)                                                 \
+    do {                                                                   \
+        _mm256_mask_storeu_ps((dst), lanes_below(n), (__m256)(t)[0]);      \
+        _mm256_mask_storeu_ps((dst) + 8, lanes_below((n) - 8), (__m256)(t)[1]); \
+    } while (0)
+#else
+#define load16(t, src, n) copy_floats((float *)(t), (src), (n))
+#define store16(dst, t, n) copy_floats((dst), (const float *)(t), (n))
+#endif
+
 static void full_windows_backward(float *d0, float *d1, const float *r0, const float *r1, const float *g, int FW,
                                   int relu) {
     for (int xo = 0; xo < FW; xo += 8) {
         int n = FW - xo < 8 ? FW - xo : 8;
         v8f t0[2] = {{0}}, t1[2] = {{0}}, gv[2] = {{0}};
-        copy_floats((float *)t0, r0 + 2 * xo, 2 * n);
-        copy_floats((float *)t1, r1 + 2 * xo, 2 * n);
+        load16(t0, r0 + 2 * xo, 2 * n);
+        load16(t1, r1 + 2 * xo, 2 * n);
         if (n == 8) memcpy(gv, g + xo, 8 * sizeof(float));
-        else copy_floats((float *)gv, g + xo, n);
+        else load16(gv, g + xo, n);
         v8f a = __builtin_shufflevector(t0[0], t0[1], 0, 2, 4, 6, 8, 10, 12, 14);
         v8f b = __builtin_shufflevector(t0[0], t0[1], 1, 3, 5, 7, 9, 11, 13, 15);
         v8f c = __builtin_shufflevector(t1[0], t1[1], 0, 2, 4, 6, 8, 10, 12, 14);
@@ -91,8 +115,8 @@ static void full_windows_backward(float *d0, float *d1, const float *r0, const f
                      __builtin_shufflevector(ga, gb, 4, 12, 5, 13, 6, 14, 7, 15)};
         v8f o1[2] = {__builtin_shufflevector(gc, gd, 0, 8, 1, 9, 2, 10, 3, 11),
                      __builtin_shufflevector(gc, gd, 4, 12, 5, 13, 6, 14, 7, 15)};
-        copy_floats(d0 + 2 * xo, (const float *)o0, 2 * n);
-        copy_floats(d1 + 2 * xo, (const float *)o1, 2 * n);
+        store16(d0 + 2 * xo, o0, 2 * n);
+        store16(d1 + 2 * xo, o1, 2 * n);
     }
 }
 
