@@ -341,12 +341,17 @@ void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float
  * output and in the channel padding. */
 static void dy_nhwc(float *dy, const float *dout, geom g, int b) {
     int Hd = WM * g.ty, Wd = WM * g.tx;
-    float *dst = dy + (size_t)b * Hd * Wd * g.Coutp;
-    memset(dst, 0, (size_t)Hd * Wd * g.Coutp * sizeof(float));
+    size_t row = (size_t)Wd * g.Coutp;
+    float *dst = dy + (size_t)b * Hd * row;
     const float *src = dout + (size_t)b * g.Cout * g.OH * g.OW;
-    for (int r = 0; r < g.OH; r++)
-        cpu_transpose(dst + (size_t)r * Wd * g.Coutp, g.Coutp, src + (size_t)r * g.OW, (ptrdiff_t)g.OH * g.OW, g.Cout,
-                      g.OW);
+    for (int r = 0; r < g.OH; r++) { /* the transpose fills channels < Cout of columns < OW; zero the rest */
+        float *d = dst + (size_t)r * row;
+        for (int x = 0; g.Coutp > g.Cout && x < g.OW; x++)
+            memset(d + (size_t)x * g.Coutp + g.Cout, 0, (size_t)(g.Coutp - g.Cout) * sizeof(float));
+        memset(d + (size_t)g.OW * g.Coutp, 0, (size_t)(Wd - g.OW) * g.Coutp * sizeof(float));
+        cpu_transpose(d, g.Coutp, src + (size_t)r * g.OW, (ptrdiff_t)g.OH * g.OW, g.Cout, g.OW);
+    }
+    memset(dst + (size_t)g.OH * row, 0, (size_t)(Hd - g.OH) * row * sizeof(float));
 }
 
 /* dM[xi][slot][oc] = (A dY A^T)[xi] for tile t. */
