@@ -362,11 +362,15 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
 }
 
 /* Part `part` of `parts`: C split into rectangles along whichever dimension has
- * more register tiles, on tile boundaries. Every element's sum is the same
- * whatever the split, so the split may follow the thread count. */
+ * more register tiles, on tile boundaries; but a C taller than wide with tiles
+ * enough for every thread is split by rows: split by columns, each thread
+ * would pack all of A (the cnn's fc1 weight gradient: 3136 x 100 of inputs,
+ * copied again by every thread, and each thread writing half of every row of
+ * a 12.8 MB C). Every element's sum is the same whatever the split, so the
+ * split may follow the thread count. */
 static void gemm_part(const gemm_args *g, int part, int parts) {
     int n_ir = (g->M + MR - 1) / MR, n_jr = (g->N + NR - 1) / NR;
-    int along_n = n_jr >= n_ir || n_jr >= 4 * parts;
+    int along_n = (n_jr >= n_ir || n_jr >= 4 * parts) && !(g->M > g->N && n_ir >= 4 * parts);
     int strips = along_n ? n_jr : n_ir, unit = along_n ? NR : MR;
     int s0 = (int)((long)strips * part / parts), s1 = (int)((long)strips * (part + 1) / parts);
     if (s0 == s1) return;
