@@ -176,6 +176,16 @@ typedef struct dmz_backend {
      * that maximum is > 0 (the same bits as maxpool2x2_backward then
      * relu_backward with out = inp). NULL: the model runs the two ops. */
     void (*maxpool2x2_backward_relu)(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+    /* Optional, both or neither: a conv, its ReLU and a 2x2 pool in one op, for
+     * an even output size (OH, OW): out [B][OC][OH/2][OW/2] as
+     * conv2d_forward_relu then maxpool2x2_forward give it, and code (one byte
+     * per output, the backend's own format) for maxpool2x2_backward_codes,
+     * which then writes the conv's dout [B][C][H][W] as
+     * maxpool2x2_backward_relu would (the same bits): the full-size
+     * activation is never kept. NULL: the model runs the ops apart. */
+    void (*conv2d_relu_pool_forward)(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
+                                     dmz_conv_shape s, float *work);
+    void (*maxpool2x2_backward_codes)(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W);
 } dmz_backend;
 
 /* The backend called `name`, or NULL with the reason in err (unknown, or not built). */

@@ -4,7 +4,10 @@
  * pass runs it reversed. ReLU and flatten work in place on their input's
  * buffers, so the mlp makes exactly the op calls it always made. A conv2d
  * followed by a ReLU runs both in one op (conv2d_forward_relu) where the
- * backend has it; the ReLU's backward uses the post-ReLU output as before. */
+ * backend has it; the ReLU's backward uses the post-ReLU output as before.
+ * A conv, ReLU and 2x2 pool over an even size run as one op where the backend
+ * has conv2d_relu_pool_forward: the conv's full-size output is never written,
+ * and the pool's backward spreads its gradient by the codes that op kept. */
 #include "model.h"
 
 #include <math.h>
@@ -31,7 +34,9 @@ typedef struct layer {
     int in_place;         /* relu, flatten: out/dout are the input's buffers */
     int fused;            /* conv2d: applies the next layer's ReLU itself (conv2d_forward_relu);
                            * relu: done by the conv2d before it (its backward still runs) */
-    float *out, *dout;    /* backend [max_batch][oc*oh*ow] and its gradient */
+    uint8_t *pool_code;   /* conv2d followed by ReLU and maxpool run as one op (conv2d_relu_pool_forward):
+                           * the pool's codes, backend [max_batch][oc*oh*ow/4]; NULL otherwise */
+    float *out, *dout;    /* backend [max_batch][oc*oh*ow] and its gradient (a pooled conv: out unused) */
 } layer;
 
 struct dmz_model {
@@ -211,6 +216,14 @@ static int build_layers(dmz_model *m, char *err) {
     return DMZ_OK;
 }
 
+/* conv2d, ReLU, maxpool over an even size, on a backend with the fused pair:
+ * one op forward, the pool's backward from its codes. */
+static int pools_in_conv(const dmz_model *m, int i) {
+    const layer *l = &m->layers[i];
+    return l->kind == L_CONV2D && i + 2 < m->n_layers && l[1].kind == L_RELU && l[2].kind == L_MAXPOOL &&
+           l->oh % 2 == 0 && l->ow % 2 == 0 && m->be->conv2d_relu_pool_forward && m->be->maxpool2x2_backward_codes;
+}
+
 static dmz_conv_shape conv_shape(const layer *l, int B) {
     return (dmz_conv_shape){.B = B, .C = l->c, .H = l->h, .W = l->w, .OC = l->oc, .K = l->k, .pad = l->pad};
 }
@@ -254,6 +267,7 @@ static int alloc_buffers(dmz_model *m, char *err) {
         }
         l->out = balloc(m, B * size_out(l) * sizeof(float), &failed);
         l->dout = balloc(m, B * size_out(l) * sizeof(float), &failed);
+        if (pools_in_conv(m, i)) l->pool_code = balloc(m, B * size_out(l) / 4, &failed);
     }
     if (m->work_bytes) m->work = balloc(m, m->work_bytes, &failed);
     m->host_labels = calloc(B, sizeof(int32_t));
@@ -293,6 +307,7 @@ void dmz_model_destroy(dmz_model *m) {
         if (m->layers[i].in_place) continue;
         if (m->layers[i].out) m->be->free(m->layers[i].out);
         if (m->layers[i].dout) m->be->free(m->layers[i].dout);
+        if (m->layers[i].pool_code) m->be->free(m->layers[i].pool_code);
     }
     free(m->host_labels);
     if (m->ctx) {
@@ -392,6 +407,13 @@ static void forward_layers(dmz_model *m, int end) {
     const float *x = m->input;
     for (int i = 0; i < end; i++) {
         layer *l = &m->layers[i];
+        if (l->pool_code && i + 2 < end) { /* conv, ReLU and pool: the pool's output and codes */
+            m->be->conv2d_relu_pool_forward(l[2].out, l->pool_code, x, m->params + l->w_off, m->params + l->b_off,
+                                            conv_shape(l, m->batch), m->work);
+            x = l[2].out;
+            i += 2;
+            continue;
+        }
         if (l->kind == L_DENSE && i + 1 < end && l[1].kind == L_RELU && m->be->dense_forward_relu) {
             m->be->dense_forward_relu(l->out, x, m->params + l->w_off, m->params + l->b_off, m->batch, l->c, l->oc);
             x = l->out;
@@ -417,6 +439,12 @@ void dmz_model_backward(dmz_model *m) {
         float *dx = i > 0 ? l[-1].dout : NULL;
         if (!dx && l->kind != L_DENSE && l->kind != L_CONV2D) continue; /* nothing below to feed */
         if (l->kind == L_SOFTMAX_XENT && m->train_head) continue;    /* forward_train computed it */
+        if (l->kind == L_MAXPOOL && i >= 2 && l[-2].pool_code) {
+            /* the pool fused into the conv: its gradient spread by the codes into the conv's dout */
+            m->be->maxpool2x2_backward_codes(l[-2].dout, l->dout, l[-2].pool_code, m->batch, l->c, l->h, l->w);
+            i--;
+            continue;
+        }
         if (l->kind == L_MAXPOOL && i >= 2 && l[-1].kind == L_RELU && m->be->maxpool2x2_backward_relu) {
             /* the pool of a ReLU's output: both backward passes in one op, into the layer below the ReLU */
             m->be->maxpool2x2_backward_relu(l[-2].dout, l->dout, x, m->batch, l->c, l->h, l->w);

@@ -436,6 +436,67 @@ static void test_maxpool_gradients(void **state) {
     free(p.inp), free(p.R), free(dx), free(want);
 }
 
+/* ---------------------------------------------------------------- conv + ReLU + pool fused */
+/* conv2d_relu_pool_forward against conv2d_forward_relu then maxpool2x2_forward,
+ * and maxpool2x2_backward_codes against maxpool2x2_backward_relu over the
+ * activation: the same bits, for the implicit GEMM and Winograd, partial
+ * tiles and rows of windows that do not fill a vector, ties and NaN. */
+static void check_relu_pool(dmz_conv_shape s, int ties, uint64_t seed) {
+    dmz_rng rng;
+    dmz_rng_seed(&rng, seed);
+    int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s);
+    size_t ni = (size_t)s.B * s.C * s.H * s.W, nw = (size_t)s.OC * s.C * s.K * s.K, na = (size_t)s.B * s.OC * OH * OW,
+           np = na / 4;
+    float *x = random_buffer(&rng, ni, 1), *w = random_buffer(&rng, nw, 1), *bias = random_buffer(&rng, s.OC, 1);
+    if (ties) { /* zero filters: every output is its bias, every window a four-way tie (kept and refused) */
+        memset(w, 0, nw * sizeof(float));
+        for (int o = 0; o < s.OC; o++) bias[o] = o % 3 == 0 ? 0.5f : o % 3 == 1 ? -0.5f : 0.0f;
+    } else {
+        x[ni / 3] = NAN; /* NaN through the ReLU: 0, and no gradient */
+    }
+    float *act = malloc(na * sizeof(float)), *pool = malloc(np * sizeof(float)), *fused = malloc(np * sizeof(float));
+    float *g = random_buffer(&rng, np, 1), *d_apart = malloc(na * sizeof(float)), *d_fused = malloc(na * sizeof(float));
+    uint8_t *code = malloc(np);
+    void *work = malloc(be()->conv2d_workspace(s) + 64);
+    be()->conv2d_forward_relu(act, x, w, bias, s, work);
+    be()->maxpool2x2_forward(pool, act, s.B, s.OC, OH, OW);
+    be()->maxpool2x2_backward_relu(d_apart, g, act, s.B, s.OC, OH, OW);
+    be()->conv2d_relu_pool_forward(fused, code, x, w, bias, s, work);
+    be()->maxpool2x2_backward_codes(d_fused, g, code, s.B, s.OC, OH, OW);
+    char what[128];
+    snprintf(what, sizeof what, "relu_pool C=%d H=%d W=%d OC=%d K=%d pad=%d ties=%d (%s)", s.C, s.H, s.W, s.OC, s.K,
+             s.pad, ties, cpu_conv_winograd_fits(s) ? "winograd" : "implicit");
+    if (memcmp(pool, fused, np * sizeof(float)) || memcmp(d_apart, d_fused, na * sizeof(float)))
+        fail_msg("%s: fused forward or backward differs from the ops apart", what);
+    for (size_t i = 0; i < np; i++) assert_in_range(code[i], 0, CPU_POOL_NO_GRAD);
+    if (ties) /* bias 0.5: the window's first input; -0.5 and 0: none */
+        for (size_t i = 0; i < np; i++) {
+            int o = (int)(i / ((size_t)(OH / 2) * (OW / 2))) % s.OC;
+            assert_int_equal(code[i], o % 3 == 0 ? 0 : CPU_POOL_NO_GRAD);
+        }
+    free(x), free(w), free(bias), free(act), free(pool), free(fused), free(g), free(d_apart), free(d_fused);
+    free(code), free(work);
+}
+
+static void test_conv_relu_pool_fused_same_bits(void **state) {
+    (void)state;
+    static const dmz_conv_shape shapes[] = {
+        {.B = 3, .C = 1, .H = 28, .W = 28, .OC = 32, .K = 5, .pad = 2},  /* the cnn's conv1: 14 windows a row */
+        {.B = 2, .C = 32, .H = 14, .W = 14, .OC = 64, .K = 5, .pad = 2}, /* conv2 (Winograd): 7, partial tiles */
+        {.B = 2, .C = 3, .H = 10, .W = 12, .OC = 5, .K = 3, .pad = 1},   /* odd channel counts */
+        {.B = 2, .C = 9, .H = 18, .W = 22, .OC = 20, .K = 5, .pad = 2},  /* Winograd, channels not a multiple of 16 */
+        {.B = 1, .C = 8, .H = 39, .W = 35, .OC = 8, .K = 5, .pad = 0},   /* Winograd, no padding: 35 x 31 -> odd */
+    };
+    uint64_t seed = 400;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        dmz_conv_shape s = shapes[i];
+        if (dmz_conv_out_h(s) % 2 || dmz_conv_out_w(s) % 2) { /* the op pools even sizes only */
+            s.H += dmz_conv_out_h(s) % 2, s.W += dmz_conv_out_w(s) % 2;
+        }
+        for (int ties = 0; ties < 2; ties++) check_relu_pool(s, ties, seed++);
+    }
+}
+
 /* ---------------------------------------------------------------- the cnn */
 static dmz_model_config small_cnn(void) {
     /* 7x6 -> conv3x3x2 -> pool 4x3 -> conv3x3x3 -> pool 2x2 -> 12 -> dense 5 -> 4 */
@@ -592,6 +653,7 @@ int main(void) {
         cmocka_unit_test(test_maxpool_definition),
         cmocka_unit_test(test_maxpool_ties_in_long_rows),
         cmocka_unit_test(test_maxpool_gradients),
+        cmocka_unit_test(test_conv_relu_pool_fused_same_bits),
         cmocka_unit_test(test_cnn_gradient),
         cmocka_unit_test(test_cnn_shapes_and_init),
         cmocka_unit_test(test_cnn_same_bits_any_thread_count),

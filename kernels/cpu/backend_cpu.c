@@ -73,4 +73,6 @@ const dmz_backend dmz_backend_cpu = {
     .maxpool2x2_forward = cpu_maxpool2x2_forward,
     .maxpool2x2_backward = cpu_maxpool2x2_backward,
     .maxpool2x2_backward_relu = cpu_maxpool2x2_backward_relu,
+    .conv2d_relu_pool_forward = cpu_conv2d_relu_pool_forward,
+    .maxpool2x2_backward_codes = cpu_maxpool2x2_backward_codes,
 };

@@ -9,6 +9,7 @@
 #include "cpu_ops.h"
 
 #include <omp.h>
+#include <stdlib.h>
 
 static size_t round16(size_t n) { return (n + 15) / 16 * 16; }
 
@@ -59,10 +60,26 @@ int cpu_conv2d_threads(dmz_conv_shape s) {
     return nt < n ? nt : n;
 }
 
-static void forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s, float *work,
-                    int relu) {
+/* Bias, ReLU and 2x2 pool over the wide rows of one sample: out and code
+ * [OC][OH/2][OW/2]. */
+static void pool_epilogue(float *out, uint8_t *code, const float *wide, const float *bias, dmz_conv_shape s) {
+    int OH2 = dmz_conv_out_h(s) / 2, OW2 = dmz_conv_out_w(s) / 2, Ws = cpu_conv_wide_row(s);
+    int Q = cpu_conv_wide_cols(s);
+    for (int oc = 0; oc < s.OC; oc++)
+        for (int y = 0; y < OH2; y++) {
+            const float *r0 = wide + (size_t)oc * Q + (size_t)2 * y * Ws;
+            size_t o = ((size_t)oc * OH2 + y) * OW2;
+            cpu_relu_pool_rows(out + o, code + o, r0, r0 + Ws, bias ? bias[oc] : 0.0f, OW2);
+        }
+}
+
+/* out = conv + bias (ReLU if asked); with code, ReLU and the 2x2 pool too:
+ * out and code are then the pool's. */
+static void forward(float *out, uint8_t *code, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
+                    float *work, int relu) {
     if (cpu_conv_winograd_fits(s)) {
-        cpu_conv_winograd_forward(out, inp, w, bias, relu, s, work);
+        if (code) cpu_conv_winograd_forward_pool(out, code, inp, w, bias, s, work);
+        else cpu_conv_winograd_forward(out, inp, w, bias, relu, s, work);
         return;
     }
     int OH = dmz_conv_out_h(s), OW = dmz_conv_out_w(s), Ws = cpu_conv_wide_row(s), Q = cpu_conv_wide_cols(s);
@@ -83,6 +100,11 @@ static void forward(float *out, const float *inp, const float *w, const float *b
             float *o = out + (size_t)b * out_n;
             cpu_conv_pad_image(pimg, inp + (size_t)b * in_n, s);
             cpu_sgemm_packed_rows_b(s.OC, Q, CKK, ws.packed_w, pimg, ws.tap_off, wide, Q, 0);
+            if (code) {
+                size_t pooled_n = out_n / 4;
+                pool_epilogue(out + (size_t)b * pooled_n, code + (size_t)b * pooled_n, wide, bias, s);
+                continue;
+            }
             /* the bias added to the finished sum as the valid columns are kept */
             for (int oc = 0; oc < s.OC; oc++) {
                 float bo = bias ? bias[oc] : 0.0f;
@@ -101,11 +123,19 @@ static void forward(float *out, const float *inp, const float *w, const float *b
 
 void cpu_conv2d_forward(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
                         float *work) {
-    forward(out, inp, w, bias, s, work, 0);
+    forward(out, NULL, inp, w, bias, s, work, 0);
 }
 
 /* The same, then ReLU: bit-identical to cpu_conv2d_forward + cpu_relu_forward. */
 void cpu_conv2d_forward_relu(float *out, const float *inp, const float *w, const float *bias, dmz_conv_shape s,
                              float *work) {
-    forward(out, inp, w, bias, s, work, 1);
+    forward(out, NULL, inp, w, bias, s, work, 1);
+}
+
+/* The same, then the 2x2 pool (an even output size): bit-identical to
+ * cpu_conv2d_forward_relu + cpu_maxpool2x2_forward, and the pool's codes. */
+void cpu_conv2d_relu_pool_forward(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
+                                  dmz_conv_shape s, float *work) {
+    if (dmz_conv_out_h(s) % 2 || dmz_conv_out_w(s) % 2) abort(); /* a caller bug: the model pools even sizes only */
+    forward(out, code, inp, w, bias, s, work, 1);
 }

@@ -62,6 +62,9 @@ typedef float vc __attribute__((vector_size(CV * sizeof(float))));
 typedef int vci __attribute__((vector_size(CV * sizeof(int))));
 
 #define loadc(p) ({ vc v_; memcpy(&v_, (p), sizeof v_); v_; })
+/* mask ? yes : no, lane by lane (C has no vector ?:) */
+#define seli(mask, yes, no) (((mask) & (yes)) | (~(mask) & (no)))
+#define selc(mask, yes, no) ((vc)seli((mask), (vci)(yes), (vci)(no)))
 #define storec(p, v)                 \
     do {                             \
         vc s_ = (v);                 \
@@ -165,6 +168,16 @@ static void from_nhwc(float *out, const float *y, geom g, int b) {
                   (int)plane, g.Cout);
 }
 
+/* Sample b's pooled values and codes, channels-last, into NCHW. */
+static void pooled_to_nchw(float *out, uint8_t *code, const float *pooled, const uint8_t *pooled_code, geom g, int b) {
+    size_t plane = (size_t)(g.OH / 2) * (g.OW / 2), at = (size_t)b * plane * g.Coutp;
+    float *o = out + (size_t)b * g.Cout * plane;
+    uint8_t *k = code + (size_t)b * g.Cout * plane;
+    cpu_transpose(o, (ptrdiff_t)plane, pooled + at, g.Coutp, (int)plane, g.Cout);
+    for (size_t p = 0; p < plane; p++)
+        for (int c = 0; c < g.Cout; c++) k[(size_t)c * plane + p] = pooled_code[at + p * g.Coutp + c];
+}
+
 /* ---------------------------------------------------------------- transforms */
 /* o = B^T i (i and o: 8 vectors at stride si / so) */
 static inline void bt8(vc *o, ptrdiff_t so, const vc *i, ptrdiff_t si) {
@@ -257,6 +270,53 @@ static void output_transform(float *y, const float *m, size_t xi_stride, const f
     }
 }
 
+/* Y = A^T M A for tile t, + bias, ReLU, then its 2x2 windows pooled (an even
+ * output size: a tile holds 2 x 2 whole windows, those inside OH x OW kept):
+ * the pooled values and codes channels-last, [b][OH/2][OW/2][Coutp]. The
+ * comparisons are maxpool.c's (max4's order, the first maximum takes the
+ * gradient, none where it is not > 0). */
+static void output_transform_pool(float *pooled, uint8_t *code, const float *m, size_t xi_stride,
+                                  const float *bias_p, geom g, size_t t) {
+    typedef uint8_t vcb __attribute__((vector_size(CV)));
+    int b, y0, x0;
+    tile_pos(g, t, &b, &y0, &x0);
+    int OH2 = g.OH / 2, OW2 = g.OW / 2;
+    for (int c = 0; c < g.Coutp; c += CV) {
+        vc tmp[WM * WA], r[WM * WM];
+        for (int j = 0; j < WA; j++) {
+            vc col[WA];
+            for (int i = 0; i < WA; i++) col[i] = loadc(m + (i * WA + j) * xi_stride + c);
+            at8(tmp + j, WA, col, 1);
+        }
+        vc bias = bias_p ? loadc(bias_p + c) : (vc){0};
+        for (int i = 0; i < WM; i++) {
+            at8(r + i * WM, 1, tmp + i * WA, 1);
+            for (int j = 0; j < WM; j++) {
+                vc v = r[i * WM + j] + bias;
+                r[i * WM + j] = (vc)((vci)v & (v > 0)); /* relu_forward's x > 0 ? x : 0 */
+            }
+        }
+        for (int i = 0; i < WM; i += 2)
+            for (int j = 0; j < WM; j += 2) {
+                int py = (y0 + i) / 2, px = (x0 + j) / 2;
+                if (py >= OH2 || px >= OW2) continue;
+                vc a = r[i * WM + j], bb = r[i * WM + j + 1], cc = r[(i + 1) * WM + j], d = r[(i + 1) * WM + j + 1];
+                vc mx = a;
+                mx = selc(bb > mx, bb, mx);
+                mx = selc(cc > mx, cc, mx);
+                mx = selc(d > mx, d, mx);
+                vci k = seli(cc == mx, (vci){0} + 2, (vci){0} + 3);
+                k = seli(bb == mx, (vci){0} + 1, k);
+                k = seli(a == mx, (vci){0}, k);
+                k = seli(mx > 0, k, (vci){0} + CPU_POOL_NO_GRAD);
+                size_t at = (((size_t)b * OH2 + py) * OW2 + px) * g.Coutp + c;
+                storec(pooled + at, mx);
+                vcb kb = __builtin_convertvector(k, vcb);
+                memcpy(code + at, &kb, sizeof kb);
+            }
+    }
+}
+
 static const double G[WA][5] = {
     {-1, 0, 0, 0, 0},
     {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
@@ -300,10 +360,12 @@ static void filter_transform(float *u, const float *w, geom g, int flipped) {
 /* ---------------------------------------------------------------- forward */
 /* out (NCHW) = conv(x, the filters transformed into u) + bias, ReLU if asked.
  * Called by every thread of a team. */
-static void winograd_pass(float *out, const float *x, const float *w, int flipped, const float *bias, int relu,
-                          geom g, float *work) {
+static void winograd_pass(float *out, uint8_t *code, const float *x, const float *w, int flipped, const float *bias,
+                          int relu, geom g, float *work) {
     float *u = work, *xp = u + u_floats(g), *y = xp + x_floats(g), *blocks = y + y_floats(g);
     float *v = blocks + (size_t)omp_get_thread_num() * block_floats(g, TB), *m = v + (size_t)NXI * TB * g.Cinp + SLACK;
+    /* pooling: the pooled values channels-last in y's first quarter, their codes after them */
+    uint8_t *pooled_code = (uint8_t *)(y + (size_t)g.B * (g.OH / 2) * (g.OW / 2) * g.Coutp);
     float bias_p[g.Coutp + 1];
     for (int c = 0; c < g.Coutp; c++) bias_p[c] = bias && c < g.Cout ? bias[c] : 0.0f;
     filter_transform(u, w, g, flipped);
@@ -319,21 +381,31 @@ static void winograd_pass(float *out, const float *x, const float *w, int flippe
             cpu_sgemm_strided(n, g.Coutp, g.Cinp, v + (size_t)xi * TB * g.Cinp, g.Cinp, 1,
                               u + (size_t)xi * g.Cinp * g.Coutp, g.Coutp, m + (size_t)xi * TB * g.Coutp, g.Coutp, 0);
         for (int i = 0; i < n; i++)
-            output_transform(y, m + (size_t)i * g.Coutp, (size_t)TB * g.Coutp, bias_p, relu, g, t0 + i);
+            if (code) output_transform_pool(y, pooled_code, m + (size_t)i * g.Coutp, (size_t)TB * g.Coutp, bias_p, g,
+                                            t0 + i);
+            else output_transform(y, m + (size_t)i * g.Coutp, (size_t)TB * g.Coutp, bias_p, relu, g, t0 + i);
     }
 #pragma omp for schedule(static)
-    for (int b = 0; b < g.B; b++) from_nhwc(out, y, g, b);
+    for (int b = 0; b < g.B; b++)
+        if (code) pooled_to_nchw(out, code, y, pooled_code, g, b);
+        else from_nhwc(out, y, g, b);
 }
 
 void cpu_conv_winograd_forward(float *out, const float *inp, const float *w, const float *bias, int relu,
                                dmz_conv_shape s, float *work) {
 #pragma omp parallel num_threads(team_size())
-    winograd_pass(out, inp, w, 0, bias, relu, forward_geom(s), work);
+    winograd_pass(out, NULL, inp, w, 0, bias, relu, forward_geom(s), work);
+}
+
+void cpu_conv_winograd_forward_pool(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
+                                    dmz_conv_shape s, float *work) {
+#pragma omp parallel num_threads(team_size())
+    winograd_pass(out, code, inp, w, 0, bias, 1, forward_geom(s), work);
 }
 
 void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work) {
 #pragma omp parallel num_threads(team_size())
-    winograd_pass(dinp, dout, w, 1, NULL, 0, backward_data_geom(s), work);
+    winograd_pass(dinp, NULL, dout, w, 1, NULL, 0, backward_data_geom(s), work);
 }
 
 /* ---------------------------------------------------------------- backward-filter */

@@ -111,11 +111,27 @@ bool cpu_conv_winograd_fits(dmz_conv_shape s);
 size_t cpu_conv_winograd_workspace(dmz_conv_shape s); /* 0 where it does not fit */
 void cpu_conv_winograd_forward(float *out, const float *inp, const float *w, const float *bias, int relu,
                                dmz_conv_shape s, float *work);
+/* with the ReLU and a 2x2 pool (even output size): cpu_conv2d_relu_pool_forward */
+void cpu_conv_winograd_forward_pool(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
+                                    dmz_conv_shape s, float *work);
 void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
 void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work);
 void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 void cpu_maxpool2x2_backward_relu(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
+/* Pooling fused into a convolution's epilogue (maxpool.c): n windows from two
+ * rows of the conv's output x0, x1 (2n floats each): out[k] = the max of the
+ * window's four relu(x + bias), code[k] = which of them takes the gradient
+ * (0..3, row-major) or CPU_POOL_NO_GRAD. */
+#define CPU_POOL_NO_GRAD 4
+void cpu_relu_pool_rows(float *out, uint8_t *code, const float *x0, const float *x1, float bias, int n);
+/* conv (+ bias) + ReLU + 2x2 max pool, for an even output size: out [B][OC][OH/2][OW/2]
+ * and code, the same values as conv2d_forward_relu then maxpool2x2_forward. */
+void cpu_conv2d_relu_pool_forward(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
+                                  dmz_conv_shape s, float *work);
+/* dinp [B][C][H][W] (H, W even) from the pool's dout and those codes: the same
+ * bits as maxpool2x2_backward_relu over the activation. */
+void cpu_maxpool2x2_backward_codes(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W);
 void cpu_adam_update(float *params, const float *grads, float *m, float *v, size_t n,
                      dmz_adam_params hp);
 

@@ -3,14 +3,20 @@
  * overlap, so the backward pass writes each input element once. Full windows
  * take a branch-free path (the comparisons are data-dependent coin flips).
  * cpu_maxpool2x2_backward_relu is the backward pass over a ReLU's output with
- * that ReLU's backward folded in (one pass over the input gradient, not two). */
+ * that ReLU's backward folded in (one pass over the input gradient, not two).
+ *
+ * Pooling fused into a convolution (cpu_relu_pool_rows, called by the conv's
+ * epilogue): bias, ReLU and the pool in one pass over the conv's output while
+ * it is in cache, keeping for each window a code, which of its four inputs
+ * takes the gradient (0..3 in row-major order, CPU_POOL_NO_GRAD where the
+ * ReLU passes none); cpu_maxpool2x2_backward_codes spreads the pool's
+ * gradient by those codes. The same values and the same gradient, bit for
+ * bit, as conv, ReLU and pool run apart; the full-size activation is never
+ * written or read again. */
 #include "cpu_ops.h"
 #include "vec8.h"
 
 #include <string.h>
-#if defined(__AVX512VL__)
-#include <immintrin.h>
-#endif
 
 static inline float max4(float a, float b, float c, float d) {
     float m = a; /* in row-major order, as the partial windows scan */
@@ -53,54 +59,38 @@ void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, i
  * pool) are too short for gcc's own vectoriser. The window's first maximum in
  * row-major order takes the gradient, the others 0, as max4 scans. */
 
-/* A macro, not a function: a function taking or returning a 32-byte vector has
- * no ABI without AVX (gcc -Wpsabi, PORTABLE=1). */
-#define select8(mask, yes, no) ((v8f)(((mask) & (v8i)(yes)) | (~(mask) & (v8i)(no))))
 
-/* n of at most 16 floats; a whole vector's worth as one constant-size copy
- * (vector moves, not a call to memcpy) */
-static inline void copy_floats(float *restrict dst, const float *restrict src, int n) {
-    if (n == 16) {
-        memcpy(dst, src, 16 * sizeof(float));
-        return;
-    }
-    for (int i = 0; i < n; i++) dst[i] = src[i];
+/* The four inputs of 8 windows from two rows (2k floats each, k <= 8): even
+ * and odd columns of each row. */
+static inline void split_windows(v8f q[4], const float *r0, const float *r1, int k) {
+    v8f t0[2] = {{0}}, t1[2] = {{0}};
+    load16(t0, r0, 2 * k);
+    load16(t1, r1, 2 * k);
+    q[0] = __builtin_shufflevector(t0[0], t0[1], 0, 2, 4, 6, 8, 10, 12, 14);
+    q[1] = __builtin_shufflevector(t0[0], t0[1], 1, 3, 5, 7, 9, 11, 13, 15);
+    q[2] = __builtin_shufflevector(t1[0], t1[1], 0, 2, 4, 6, 8, 10, 12, 14);
+    q[3] = __builtin_shufflevector(t1[0], t1[1], 1, 3, 5, 7, 9, 11, 13, 15);
 }
 
-/* Two vectors from n <= 16 floats (zero past n), and back. Rows shorter than
- * 8 windows (the cnn's second pool: 7) would otherwise go through scalar
- * copies into a vector that is then loaded whole, a store-forwarding stall
- * per row; AVX-512's masked moves read and write exactly the n floats. */
-#if defined(__AVX512VL__)
-static inline __mmask8 lanes_below(int n) { return n >= 8 ? (__mmask8)0xff : n <= 0 ? 0 : (__mmask8)((1u << n) - 1); }
-#define load16(t, src, n)                                                  \
-    do {                                                                   \
-        (t)[0] = (v8f)_mm256_maskz_loadu_ps(lanes_below(n), (src));        \
-        (t)[1] = (v8f)_mm256_maskz_loadu_ps(lanes_below((n) - 8), (src) + 8); \
-    } while (0)
-#define store16(dst, t, n)                                                 \
-    do {                                                                   \
-        _mm256_mask_storeu_ps((dst), lanes_below(n), (__m256)(t)[0]);      \
-        _mm256_mask_storeu_ps((dst) + 8, lanes_below((n) - 8), (__m256)(t)[1]); \
-    } while (0)
-#else
-#define load16(t, src, n) copy_floats((float *)(t), (src), (n))
-#define store16(dst, t, n) copy_floats((dst), (const float *)(t), (n))
-#endif
+/* The inverse: each window's four shares back into two rows of 2k floats. */
+static inline void merge_windows(float *d0, float *d1, const v8f q[4], int k) {
+    v8f o0[2] = {__builtin_shufflevector(q[0], q[1], 0, 8, 1, 9, 2, 10, 3, 11),
+                 __builtin_shufflevector(q[0], q[1], 4, 12, 5, 13, 6, 14, 7, 15)};
+    v8f o1[2] = {__builtin_shufflevector(q[2], q[3], 0, 8, 1, 9, 2, 10, 3, 11),
+                 __builtin_shufflevector(q[2], q[3], 4, 12, 5, 13, 6, 14, 7, 15)};
+    store16(d0, o0, 2 * k);
+    store16(d1, o1, 2 * k);
+}
 
 static void full_windows_backward(float *d0, float *d1, const float *r0, const float *r1, const float *g, int FW,
                                   int relu) {
     for (int xo = 0; xo < FW; xo += 8) {
         int n = FW - xo < 8 ? FW - xo : 8;
-        v8f t0[2] = {{0}}, t1[2] = {{0}}, gv[2] = {{0}};
-        load16(t0, r0 + 2 * xo, 2 * n);
-        load16(t1, r1 + 2 * xo, 2 * n);
+        v8f gv[2] = {{0}}, q[4];
+        split_windows(q, r0 + 2 * xo, r1 + 2 * xo, n);
         if (n == 8) memcpy(gv, g + xo, 8 * sizeof(float));
         else load16(gv, g + xo, n);
-        v8f a = __builtin_shufflevector(t0[0], t0[1], 0, 2, 4, 6, 8, 10, 12, 14);
-        v8f b = __builtin_shufflevector(t0[0], t0[1], 1, 3, 5, 7, 9, 11, 13, 15);
-        v8f c = __builtin_shufflevector(t1[0], t1[1], 0, 2, 4, 6, 8, 10, 12, 14);
-        v8f d = __builtin_shufflevector(t1[0], t1[1], 1, 3, 5, 7, 9, 11, 13, 15);
+        v8f a = q[0], b = q[1], c = q[2], d = q[3];
         v8f m = a;
         m = select8(b > m, b, m);
         m = select8(c > m, c, m);
@@ -109,15 +99,57 @@ static void full_windows_backward(float *d0, float *d1, const float *r0, const f
         v8i ta = ea, tb = eb & ~ea, tc = ec & ~(ea | eb), td = ~(ea | eb | ec);
         if (relu) /* relu_backward's own comparison, on the element that takes the gradient */
             ta &= a > 0.0f, tb &= b > 0.0f, tc &= c > 0.0f, td &= d > 0.0f;
-        v8f ga = select8(ta, gv[0], (v8f)zero), gb = select8(tb, gv[0], (v8f)zero);
-        v8f gc = select8(tc, gv[0], (v8f)zero), gd = select8(td, gv[0], (v8f)zero);
-        v8f o0[2] = {__builtin_shufflevector(ga, gb, 0, 8, 1, 9, 2, 10, 3, 11),
-                     __builtin_shufflevector(ga, gb, 4, 12, 5, 13, 6, 14, 7, 15)};
-        v8f o1[2] = {__builtin_shufflevector(gc, gd, 0, 8, 1, 9, 2, 10, 3, 11),
-                     __builtin_shufflevector(gc, gd, 4, 12, 5, 13, 6, 14, 7, 15)};
-        store16(d0 + 2 * xo, o0, 2 * n);
-        store16(d1 + 2 * xo, o1, 2 * n);
+        q[0] = select8(ta, gv[0], (v8f)zero), q[1] = select8(tb, gv[0], (v8f)zero);
+        q[2] = select8(tc, gv[0], (v8f)zero), q[3] = select8(td, gv[0], (v8f)zero);
+        merge_windows(d0 + 2 * xo, d1 + 2 * xo, q, n);
     }
+}
+
+void cpu_relu_pool_rows(float *out, uint8_t *code, const float *x0, const float *x1, float bias, int n) {
+    v8f zero = {0};
+    for (int xo = 0; xo < n; xo += 8) {
+        int k = n - xo < 8 ? n - xo : 8;
+        v8f q[4];
+        split_windows(q, x0 + 2 * xo, x1 + 2 * xo, k);
+        for (int i = 0; i < 4; i++) { /* conv's epilogue: v + bias > 0 ? v + bias : 0 */
+            v8f v = q[i] + bias;
+            q[i] = select8(v > 0.0f, v, zero);
+        }
+        v8f m = q[0]; /* max4's order */
+        m = select8(q[1] > m, q[1], m);
+        m = select8(q[2] > m, q[2], m);
+        m = select8(q[3] > m, q[3], m);
+        v8i e0 = q[0] == m, e1 = q[1] == m, e2 = q[2] == m; /* the first maximum, as the backward pass picks it */
+        v8i none = {0}, c = none + 3;
+        c = (e2 & (none + 2)) | (~e2 & c);
+        c = (e1 & (none + 1)) | (~e1 & c);
+        c = ~e0 & c;
+        v8i pos = m > 0.0f;
+        c = (pos & c) | (~pos & (none + CPU_POOL_NO_GRAD));
+        v8f mo[2] = {m, zero};
+        store16(out + xo, mo, k);
+        for (int l = 0; l < k; l++) code[xo + l] = (uint8_t)c[l];
+    }
+}
+
+void cpu_maxpool2x2_backward_codes(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W) {
+    int OH = H / 2, OW = W / 2;
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < B * C; pl++)
+        for (int y = 0; y < OH; y++) {
+            const float *g = dout + ((size_t)pl * OH + y) * OW;
+            const uint8_t *cd = code + ((size_t)pl * OH + y) * OW;
+            float *d0 = dinp + ((size_t)pl * H + 2 * y) * W, *d1 = d0 + W;
+            for (int xo = 0; xo < OW; xo += 8) {
+                int k = OW - xo < 8 ? OW - xo : 8;
+                v8f gv[2] = {{0}}, q[4], zero = {0};
+                v8i c = {4, 4, 4, 4, 4, 4, 4, 4};
+                load16(gv, g + xo, k);
+                for (int l = 0; l < k; l++) c[l] = cd[xo + l];
+                for (int i = 0; i < 4; i++) q[i] = select8(c == i, gv[0], zero);
+                merge_windows(d0 + 2 * xo, d1 + 2 * xo, q, k);
+            }
+        }
 }
 
 /* What a partial window's maximum x receives of g: all of it, or with the

@@ -227,6 +227,8 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_graph_destroy,
     NULL, /* maxpool2x2_supports: every size */
     cuda_maxpool2x2_backward_relu,
+    NULL, /* conv2d_relu_pool_forward: the activations' round trip that it saves is a */
+    NULL, /* maxpool2x2_backward_codes: cpu memory-bandwidth matter; the ops run apart */
 };
 
 #ifndef DMZ_CUDA_EMU
