@@ -17,7 +17,7 @@
 
 enum { OP_U8, OP_DENSE_F, OP_DENSE_B, OP_RELU_F, OP_RELU_B, OP_SMX_F, OP_SMX_B, OP_REDUCE, OP_CORRECT, OP_ADAM,
        OP_CONV_F, OP_CONV_BD, OP_CONV_BF, OP_POOL_F, OP_POOL_B, OP_HTOD, OP_DTOH, OP_DTOD,
-       OP_CONV_FR, OP_DENSE_FR, OP_GATHER, OP_SMX_T, OP_ADAM_S, OP_POOL_BR, OP_CONV_FRP, OP_POOL_BC, N_OPS };
+       OP_CONV_FR, OP_DENSE_FR, OP_GATHER, OP_SMX_T, OP_ADAM_S, OP_POOL_BR, OP_CONV_FRP, OP_POOL_BC, OP_CONV_BFP, N_OPS };
 
 static const char *const op_names[N_OPS] = {
     "u8_to_float", "dense_forward", "dense_backward", "relu_forward", "relu_backward", "softmax_xent_forward",
@@ -25,7 +25,8 @@ static const char *const op_names[N_OPS] = {
     "conv2d_backward_data", "conv2d_backward_filter", "maxpool2x2_forward", "maxpool2x2_backward",
     "memcpy_htod", "memcpy_dtoh", "memcpy_dtod",
     "conv2d_forward_relu", "dense_forward_relu", "gather_batch", "softmax_xent_train", "adam_update_step",
-    "maxpool2x2_backward_relu", "conv2d_relu_pool_forward", "maxpool2x2_backward_codes"};
+    "maxpool2x2_backward_relu", "conv2d_relu_pool_forward", "maxpool2x2_backward_codes",
+    "conv2d_backward_filter_pooled"};
 
 static const dmz_backend *inner;
 static dmz_backend counted;
@@ -240,6 +241,13 @@ static void w_pool_bc(float *dinp, const float *dout, const uint8_t *code, int B
     inner->maxpool2x2_backward_codes(dinp, dout, code, B, C, H, W);
     end(OP_POOL_BC, id);
 }
+static void w_conv_bfp(float *dw, float *dbias, const float *dpool, const uint8_t *code, const float *inp,
+                       dmz_conv_shape s, float *work) {
+    double outs = (double)s.B * s.OC * dmz_conv_out_h(s) * dmz_conv_out_w(s);
+    uint64_t id = begin(OP_CONV_BFP, 2 * conv_macs(s) + (dbias ? outs : 0), conv_io(s, 1, 1, 0) + (F4 + 1) * outs / 4);
+    inner->conv2d_backward_filter_pooled(dw, dbias, dpool, code, inp, s, work);
+    end(OP_CONV_BFP, id);
+}
 static void w_sync(void) {
     inner->sync();
     if (dmz_kernels_active()) dmz_kernels_synced(); /* CUDA events: read the finished ones */
@@ -277,6 +285,7 @@ const dmz_backend *dmz_opcount_wrap(const dmz_backend *be) {
     WRAP(maxpool2x2_backward_relu, w_pool_br);
     WRAP(conv2d_relu_pool_forward, w_conv_frp);
     WRAP(maxpool2x2_backward_codes, w_pool_bc);
+    WRAP(conv2d_backward_filter_pooled, w_conv_bfp);
     dmz_opcount_reset();
     return &counted;
 }

@@ -186,6 +186,12 @@ typedef struct dmz_backend {
     void (*conv2d_relu_pool_forward)(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
                                      dmz_conv_shape s, float *work);
     void (*maxpool2x2_backward_codes)(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W);
+    /* Optional, with the pair above: conv2d_backward_filter from that pool's
+     * dout and codes (the same bits as maxpool2x2_backward_codes then
+     * conv2d_backward_filter), for a conv whose input needs no gradient (the
+     * first layer): its full-size dout is never written either. */
+    void (*conv2d_backward_filter_pooled)(float *dw, float *dbias, const float *dpool, const uint8_t *code,
+                                          const float *inp, dmz_conv_shape s, float *work);
 } dmz_backend;
 
 /* The backend called `name`, or NULL with the reason in err (unknown, or not built). */

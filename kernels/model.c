@@ -7,7 +7,8 @@
  * backend has it; the ReLU's backward uses the post-ReLU output as before.
  * A conv, ReLU and 2x2 pool over an even size run as one op where the backend
  * has conv2d_relu_pool_forward: the conv's full-size output is never written,
- * and the pool's backward spreads its gradient by the codes that op kept. */
+ * and the pool's backward spreads its gradient by the codes that op kept (for
+ * the first layer, straight into the conv's filter gradient). */
 #include "model.h"
 
 #include <math.h>
@@ -439,6 +440,13 @@ void dmz_model_backward(dmz_model *m) {
         float *dx = i > 0 ? l[-1].dout : NULL;
         if (!dx && l->kind != L_DENSE && l->kind != L_CONV2D) continue; /* nothing below to feed */
         if (l->kind == L_SOFTMAX_XENT && m->train_head) continue;    /* forward_train computed it */
+        if (l->kind == L_MAXPOOL && i == 2 && l[-2].pool_code && m->be->conv2d_backward_filter_pooled) {
+            /* the first layer's conv needs no input gradient: its filter gradient straight from the pool's */
+            const layer *c = &l[-2];
+            m->be->conv2d_backward_filter_pooled(m->grads + c->w_off, m->grads + c->b_off, l->dout, c->pool_code,
+                                                 m->input, conv_shape(c, m->batch), m->work);
+            break;
+        }
         if (l->kind == L_MAXPOOL && i >= 2 && l[-2].pool_code) {
             /* the pool fused into the conv: its gradient spread by the codes into the conv's dout */
             m->be->maxpool2x2_backward_codes(l[-2].dout, l->dout, l[-2].pool_code, m->batch, l->c, l->h, l->w);

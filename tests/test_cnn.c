@@ -438,8 +438,9 @@ static void test_maxpool_gradients(void **state) {
 
 /* ---------------------------------------------------------------- conv + ReLU + pool fused */
 /* conv2d_relu_pool_forward against conv2d_forward_relu then maxpool2x2_forward,
- * and maxpool2x2_backward_codes against maxpool2x2_backward_relu over the
- * activation: the same bits, for the implicit GEMM and Winograd, partial
+ * maxpool2x2_backward_codes against maxpool2x2_backward_relu over the
+ * activation, conv2d_backward_filter_pooled against the codes' dout into
+ * conv2d_backward_filter: the same bits, for the implicit GEMM and Winograd, partial
  * tiles and rows of windows that do not fill a vector, ties and NaN. */
 static void check_relu_pool(dmz_conv_shape s, int ties, uint64_t seed) {
     dmz_rng rng;
@@ -468,6 +469,14 @@ static void check_relu_pool(dmz_conv_shape s, int ties, uint64_t seed) {
              s.pad, ties, cpu_conv_winograd_fits(s) ? "winograd" : "implicit");
     if (memcmp(pool, fused, np * sizeof(float)) || memcmp(d_apart, d_fused, na * sizeof(float)))
         fail_msg("%s: fused forward or backward differs from the ops apart", what);
+    /* the filter gradient straight from the pool's gradient and codes */
+    float *dw1 = malloc(nw * sizeof(float)), *dw2 = malloc(nw * sizeof(float)), db1[64], db2[64];
+    assert_true(s.OC <= 64);
+    be()->conv2d_backward_filter(dw1, db1, d_apart, x, s, work);
+    be()->conv2d_backward_filter_pooled(dw2, db2, g, code, x, s, work);
+    if (memcmp(dw1, dw2, nw * sizeof(float)) || memcmp(db1, db2, (size_t)s.OC * sizeof(float)))
+        fail_msg("%s: backward-filter from the codes differs from the ops apart", what);
+    free(dw1), free(dw2);
     for (size_t i = 0; i < np; i++) assert_in_range(code[i], 0, CPU_POOL_NO_GRAD);
     if (ties) /* bias 0.5: the window's first input; -0.5 and 0: none */
         for (size_t i = 0; i < np; i++) {
@@ -556,12 +565,12 @@ static void test_cnn_shapes_and_init(void **state) {
 }
 
 /* n steps of Adam on fixed random batches; losses and final parameters out */
-static void train_steps(const dmz_model_config *cfg, int threads, int steps, float lr, float *losses,
-                        float *params) {
+static void train_steps_on(const dmz_backend *backend, const dmz_model_config *cfg, int threads, int steps, float lr,
+                           float *losses, float *params) {
     char err[DMZ_ERR_LEN];
     dmz_cpu_set_threads(threads);
     dmz_model *m;
-    assert_int_equal(dmz_model_create(be(), cfg, 11, &m, err), DMZ_OK);
+    assert_int_equal(dmz_model_create(backend, cfg, 11, &m, err), DMZ_OK);
     dmz_owned_split data;
     dmz_synthetic_make(9, (size_t)steps * cfg->max_batch, cfg->classes, &data);
     assert_non_null(data.images);
@@ -577,6 +586,39 @@ static void train_steps(const dmz_model_config *cfg, int threads, int steps, flo
     dmz_split_free(&data);
     dmz_model_destroy(m);
     dmz_cpu_set_threads(0);
+}
+
+static void train_steps(const dmz_model_config *cfg, int threads, int steps, float lr, float *losses,
+                        float *params) {
+    train_steps_on(be(), cfg, threads, steps, lr, losses, params);
+}
+
+/* The real cnn's shapes: the model with the fused conv + ReLU + pool ops (and
+ * the first layer's filter gradient from the pool's codes) trains to the same
+ * bits as with the ops apart. */
+static void test_cnn_fused_pool_same_bits(void **state) {
+    (void)state;
+    enum { STEPS = 3 };
+    dmz_model_config cfg;
+    dmz_model_config_default(&cfg, "cnn", 10, 6);
+    char err[DMZ_ERR_LEN];
+    dmz_model *probe;
+    assert_int_equal(dmz_model_create(be(), &cfg, 1, &probe, err), DMZ_OK);
+    size_t n = dmz_model_num_params(probe);
+    dmz_model_destroy(probe);
+    float la[STEPS], lb[STEPS], *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
+    train_steps(&cfg, 0, STEPS, 1e-3f, la, pa);
+    dmz_backend apart = dmz_backend_cpu, codes_only = dmz_backend_cpu;
+    apart.conv2d_relu_pool_forward = NULL, apart.maxpool2x2_backward_codes = NULL;
+    apart.conv2d_backward_filter_pooled = NULL;
+    codes_only.conv2d_backward_filter_pooled = NULL;
+    const dmz_backend *others[] = {&apart, &codes_only};
+    for (int k = 0; k < 2; k++) {
+        train_steps_on(others[k], &cfg, 0, STEPS, 1e-3f, lb, pb);
+        assert_memory_equal(la, lb, sizeof la);
+        assert_memory_equal(pa, pb, n * sizeof(float));
+    }
+    free(pa), free(pb);
 }
 
 /* The real cnn's shapes (28x28, 32 and 64 filters, 1024 units), a small batch:
@@ -657,6 +699,7 @@ int main(void) {
         cmocka_unit_test(test_cnn_gradient),
         cmocka_unit_test(test_cnn_shapes_and_init),
         cmocka_unit_test(test_cnn_same_bits_any_thread_count),
+        cmocka_unit_test(test_cnn_fused_pool_same_bits),
         cmocka_unit_test(test_cnn_training_loss_falls),
         cmocka_unit_test(test_cnn_refused_without_conv_ops),
     };

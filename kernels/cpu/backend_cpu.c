@@ -75,4 +75,5 @@ const dmz_backend dmz_backend_cpu = {
     .maxpool2x2_backward_relu = cpu_maxpool2x2_backward_relu,
     .conv2d_relu_pool_forward = cpu_conv2d_relu_pool_forward,
     .maxpool2x2_backward_codes = cpu_maxpool2x2_backward_codes,
+    .conv2d_backward_filter_pooled = cpu_conv2d_backward_filter_pooled,
 };

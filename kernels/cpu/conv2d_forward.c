@@ -43,11 +43,18 @@ static size_t scratch_floats(dmz_conv_shape s) {
     return most > bwd_filter ? most : bwd_filter;
 }
 
-size_t cpu_conv2d_workspace(dmz_conv_shape s) {
+/* Bytes before the bias lanes: either algorithm's own part. */
+static size_t algorithm_bytes(dmz_conv_shape s) {
     size_t implicit = (tap_table_floats(s) + packed_w_floats(s) + scratch_floats(s)) * sizeof(float);
     size_t winograd = cpu_conv_winograd_workspace(s);
-    return implicit > winograd ? implicit : winograd;
+    return round16(implicit > winograd ? implicit : winograd);
 }
+
+size_t cpu_conv2d_workspace(dmz_conv_shape s) {
+    return algorithm_bytes(s) + cpu_conv2d_bias_lanes_floats(s) * sizeof(float);
+}
+
+float *cpu_conv2d_bias_lanes_at(dmz_conv_shape s, void *work) { return (float *)((char *)work + algorithm_bytes(s)); }
 
 cpu_conv_work cpu_conv2d_work(dmz_conv_shape s, void *work) {
     float *f = work;

@@ -131,7 +131,7 @@ size_t cpu_conv_winograd_workspace(dmz_conv_shape s) {
     geom f = forward_geom(s), d = backward_data_geom(s);
     size_t fwd = pass_floats(f), bwd_data = pass_floats(d);
     size_t bwd_filter = round_up(NCHUNK * du_floats(f) + SLACK, CV) + x_floats(f) + dy_floats(f) +
-                        (size_t)CPU_CONV_SLOTS * block_floats(f, TB_F);
+                        (size_t)CPU_CONV_SLOTS * (block_floats(f, TB_F) + cpu_conv2d_dout_floats(s));
     size_t most = fwd > bwd_data ? fwd : bwd_data;
     return (most > bwd_filter ? most : bwd_filter) * sizeof(float);
 }
@@ -409,13 +409,12 @@ void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float
 }
 
 /* ---------------------------------------------------------------- backward-filter */
-/* dY of sample b channels-last, tiles whole: WM ty x WM tx x Coutp, zero past the
- * output and in the channel padding. */
-static void dy_nhwc(float *dy, const float *dout, geom g, int b) {
+/* dY of sample b (src: its dout, NCHW) channels-last, tiles whole: WM ty x
+ * WM tx x Coutp, zero past the output and in the channel padding. */
+static void dy_nhwc(float *dy, const float *src, geom g, int b) {
     int Hd = WM * g.ty, Wd = WM * g.tx;
     size_t row = (size_t)Wd * g.Coutp;
     float *dst = dy + (size_t)b * Hd * row;
-    const float *src = dout + (size_t)b * g.Cout * g.OH * g.OW;
     for (int r = 0; r < g.OH; r++) { /* the transpose fills channels < Cout of columns < OW; zero the rest */
         float *d = dst + (size_t)r * row;
         for (int x = 0; g.Coutp > g.Cout && x < g.OW; x++)
@@ -494,18 +493,22 @@ static void chunk_gradient(float *du, size_t blk0, size_t blk1, const float *xp,
     }
 }
 
-void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work) {
+void cpu_conv_winograd_backward_filter(float *dw, float *bias_lanes, const cpu_conv_dout *d, const float *inp,
+                                       dmz_conv_shape s, float *work) {
     geom g = forward_geom(s);
     size_t chunks = chunk_count(g), nblocks = (g.tiles + TB_F - 1) / TB_F;
     float *partial = work, *xp = partial + round_up(chunks * du_floats(g) + SLACK, CV), *dy = xp + x_floats(g);
     float *blocks = dy + dy_floats(g);
 #pragma omp parallel num_threads(team_size())
     {
-        float *v = blocks + (size_t)omp_get_thread_num() * block_floats(g, TB_F);
+        float *v = blocks + (size_t)omp_get_thread_num() * (block_floats(g, TB_F) + cpu_conv2d_dout_floats(s));
+        float *room = v + block_floats(g, TB_F);
 #pragma omp for schedule(static)
         for (int b = 0; b < g.B; b++) {
+            const float *dout_b = cpu_conv2d_sample_dout(d, b, room);
+            if (bias_lanes) cpu_conv2d_bias_lanes(bias_lanes + (size_t)b * s.OC * 8, dout_b, s);
             to_padded_nhwc(xp, inp, g, b);
-            dy_nhwc(dy, dout, g, b);
+            dy_nhwc(dy, dout_b, g, b);
         }
 #pragma omp for schedule(static)
         for (size_t k = 0; k < chunks; k++)

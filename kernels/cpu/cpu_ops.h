@@ -88,6 +88,22 @@ size_t cpu_conv2d_backward_data_slot_floats(dmz_conv_shape s);
 #define CPU_CONV_FILTER_RUNS 16 /* backward-filter's partial sums over runs of samples */
 size_t cpu_conv2d_backward_filter_partial_floats(dmz_conv_shape s);
 size_t cpu_conv2d_backward_filter_slot_floats(dmz_conv_shape s);
+/* A backward-filter's dout: NCHW [B][OC][OH][OW], or with code the gradient
+ * of the pool over the conv's ReLU ([B][OC][OH/2][OW/2], the pool's codes),
+ * spread one sample at a time (cpu_conv2d_sample_dout, into room of
+ * cpu_conv2d_dout_floats). */
+typedef struct cpu_conv_dout {
+    const float *dout;
+    const uint8_t *code;
+    dmz_conv_shape s;
+} cpu_conv_dout;
+size_t cpu_conv2d_dout_floats(dmz_conv_shape s);
+const float *cpu_conv2d_sample_dout(const cpu_conv_dout *d, int b, float *room);
+/* dbias's per-sample sums: lanes [OC][8] of sample b's dout (conv2d_backward_filter.c);
+ * they live at the workspace's end (cpu_conv2d_bias_lanes_at). */
+size_t cpu_conv2d_bias_lanes_floats(dmz_conv_shape s);
+void cpu_conv2d_bias_lanes(float *lanes, const float *dout_b, dmz_conv_shape s);
+float *cpu_conv2d_bias_lanes_at(dmz_conv_shape s, void *work);
 /* Threads the conv ops use: at most one per workspace slot. */
 int cpu_conv2d_threads(dmz_conv_shape s);
 size_t cpu_conv2d_workspace(dmz_conv_shape s);
@@ -115,7 +131,8 @@ void cpu_conv_winograd_forward(float *out, const float *inp, const float *w, con
 void cpu_conv_winograd_forward_pool(float *out, uint8_t *code, const float *inp, const float *w, const float *bias,
                                     dmz_conv_shape s, float *work);
 void cpu_conv_winograd_backward_data(float *dinp, const float *dout, const float *w, dmz_conv_shape s, float *work);
-void cpu_conv_winograd_backward_filter(float *dw, const float *dout, const float *inp, dmz_conv_shape s, float *work);
+void cpu_conv_winograd_backward_filter(float *dw, float *bias_lanes, const cpu_conv_dout *d, const float *inp,
+                                       dmz_conv_shape s, float *work);
 void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, int W);
 void cpu_maxpool2x2_backward(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
 void cpu_maxpool2x2_backward_relu(float *dinp, const float *dout, const float *inp, int B, int C, int H, int W);
@@ -132,6 +149,11 @@ void cpu_conv2d_relu_pool_forward(float *out, uint8_t *code, const float *inp, c
 /* dinp [B][C][H][W] (H, W even) from the pool's dout and those codes: the same
  * bits as maxpool2x2_backward_relu over the activation. */
 void cpu_maxpool2x2_backward_codes(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W);
+/* the same for C planes on the calling thread (one sample) */
+void cpu_maxpool2x2_backward_codes_planes(float *dinp, const float *dout, const uint8_t *code, int C, int H, int W);
+/* conv2d_backward_filter from that pool's dout and codes (the same bits as the two ops) */
+void cpu_conv2d_backward_filter_pooled(float *dw, float *dbias, const float *dpool, const uint8_t *code,
+                                       const float *inp, dmz_conv_shape s, float *work);
 void cpu_adam_update(float *params, const float *grads, float *m, float *v, size_t n,
                      dmz_adam_params hp);
 

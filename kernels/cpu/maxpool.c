@@ -132,10 +132,9 @@ void cpu_relu_pool_rows(float *out, uint8_t *code, const float *x0, const float 
     }
 }
 
-void cpu_maxpool2x2_backward_codes(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W) {
+static void codes_backward_plane(float *dinp, const float *dout, const uint8_t *code, int pl, int H, int W) {
     int OH = H / 2, OW = W / 2;
-#pragma omp parallel for schedule(static)
-    for (int pl = 0; pl < B * C; pl++)
+    {
         for (int y = 0; y < OH; y++) {
             const float *g = dout + ((size_t)pl * OH + y) * OW;
             const uint8_t *cd = code + ((size_t)pl * OH + y) * OW;
@@ -150,6 +149,16 @@ void cpu_maxpool2x2_backward_codes(float *dinp, const float *dout, const uint8_t
                 merge_windows(d0 + 2 * xo, d1 + 2 * xo, q, k);
             }
         }
+    }
+}
+
+void cpu_maxpool2x2_backward_codes(float *dinp, const float *dout, const uint8_t *code, int B, int C, int H, int W) {
+#pragma omp parallel for schedule(static)
+    for (int pl = 0; pl < B * C; pl++) codes_backward_plane(dinp, dout, code, pl, H, W);
+}
+
+void cpu_maxpool2x2_backward_codes_planes(float *dinp, const float *dout, const uint8_t *code, int C, int H, int W) {
+    for (int pl = 0; pl < C; pl++) codes_backward_plane(dinp, dout, code, pl, H, W);
 }
 
 /* What a partial window's maximum x receives of g: all of it, or with the

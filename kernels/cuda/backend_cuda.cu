@@ -229,6 +229,7 @@ extern "C" const dmz_backend dmz_backend_cuda = {
     cuda_maxpool2x2_backward_relu,
     NULL, /* conv2d_relu_pool_forward: the activations' round trip that it saves is a */
     NULL, /* maxpool2x2_backward_codes: cpu memory-bandwidth matter; the ops run apart */
+    NULL, /* conv2d_backward_filter_pooled */
 };
 
 #ifndef DMZ_CUDA_EMU
