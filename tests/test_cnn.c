@@ -593,19 +593,25 @@ static void train_steps(const dmz_model_config *cfg, int threads, int steps, flo
     train_steps_on(be(), cfg, threads, steps, lr, losses, params);
 }
 
+static size_t params_of(const dmz_model_config *cfg) {
+    char err[DMZ_ERR_LEN];
+    dmz_model *probe;
+    assert_int_equal(dmz_model_create(be(), cfg, 1, &probe, err), DMZ_OK);
+    size_t n = dmz_model_num_params(probe);
+    dmz_model_destroy(probe);
+    return n;
+}
+
 /* The real cnn's shapes: the model with the fused conv + ReLU + pool ops (and
  * the first layer's filter gradient from the pool's codes) trains to the same
- * bits as with the ops apart. */
+ * bits as with the pool's backward from the codes apart, and with every op
+ * apart. */
 static void test_cnn_fused_pool_same_bits(void **state) {
     (void)state;
     enum { STEPS = 3 };
     dmz_model_config cfg;
     dmz_model_config_default(&cfg, "cnn", 10, 6);
-    char err[DMZ_ERR_LEN];
-    dmz_model *probe;
-    assert_int_equal(dmz_model_create(be(), &cfg, 1, &probe, err), DMZ_OK);
-    size_t n = dmz_model_num_params(probe);
-    dmz_model_destroy(probe);
+    size_t n = params_of(&cfg);
     float la[STEPS], lb[STEPS], *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
     train_steps(&cfg, 0, STEPS, 1e-3f, la, pa);
     dmz_backend apart = dmz_backend_cpu, codes_only = dmz_backend_cpu;
@@ -628,11 +634,7 @@ static void test_cnn_same_bits_any_thread_count(void **state) {
     enum { STEPS = 2 };
     dmz_model_config cfg;
     dmz_model_config_default(&cfg, "cnn", 10, 6);
-    char err[DMZ_ERR_LEN];
-    dmz_model *probe;
-    assert_int_equal(dmz_model_create(be(), &cfg, 1, &probe, err), DMZ_OK);
-    size_t n = dmz_model_num_params(probe);
-    dmz_model_destroy(probe);
+    size_t n = params_of(&cfg);
     float la[STEPS], lb[STEPS], *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
     train_steps(&cfg, 1, STEPS, 1e-3f, la, pa);
     for (int t = 2; t <= 3; t++) {
