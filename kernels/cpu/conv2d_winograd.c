@@ -29,7 +29,8 @@
  *
  * The three passes:
  * - forward: V from the input, U = G g G^T from the filters, M = V U per xi,
- *   Y = A^T M A (+ bias, ReLU);
+ *   Y = A^T M A (+ bias, ReLU; and the 2x2 pool, which a 4x4 tile holds whole,
+ *   for cpu_conv_winograd_forward_pool);
  * - backward-data: the forward pass over dout with the filters flipped and
  *   transposed (w'[c][oc] = w[oc][c] rotated 180 degrees, pad K-1-pad);
  * - backward-filter: dU[xi] = sum over tiles of (A dY A^T)[xi]^T V[xi], then

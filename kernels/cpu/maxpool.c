@@ -55,11 +55,6 @@ void cpu_maxpool2x2_forward(float *out, const float *inp, int B, int C, int H, i
     }
 }
 
-/* Eight windows at a time, in vectors: rows of 7 windows (the cnn's second
- * pool) are too short for gcc's own vectoriser. The window's first maximum in
- * row-major order takes the gradient, the others 0, as max4 scans. */
-
-
 /* The four inputs of 8 windows from two rows (2k floats each, k <= 8): even
  * and odd columns of each row. */
 static inline void split_windows(v8f q[4], const float *r0, const float *r1, int k) {
@@ -82,6 +77,9 @@ static inline void merge_windows(float *d0, float *d1, const v8f q[4], int k) {
     store16(d1, o1, 2 * k);
 }
 
+/* Eight windows at a time, in vectors: rows of 7 windows (the cnn's second
+ * pool) are too short for gcc's own vectoriser. The window's first maximum in
+ * row-major order takes the gradient, the others 0, as max4 scans. */
 static void full_windows_backward(float *d0, float *d1, const float *r0, const float *r1, const float *g, int FW,
                                   int relu) {
     for (int xo = 0; xo < FW; xo += 8) {
@@ -132,22 +130,22 @@ void cpu_relu_pool_rows(float *out, uint8_t *code, const float *x0, const float 
     }
 }
 
+/* Plane pl's gradient: each window's dout to the input its code names, 0
+ * to the other three (all four: CPU_POOL_NO_GRAD). */
 static void codes_backward_plane(float *dinp, const float *dout, const uint8_t *code, int pl, int H, int W) {
     int OH = H / 2, OW = W / 2;
-    {
-        for (int y = 0; y < OH; y++) {
-            const float *g = dout + ((size_t)pl * OH + y) * OW;
-            const uint8_t *cd = code + ((size_t)pl * OH + y) * OW;
-            float *d0 = dinp + ((size_t)pl * H + 2 * y) * W, *d1 = d0 + W;
-            for (int xo = 0; xo < OW; xo += 8) {
-                int k = OW - xo < 8 ? OW - xo : 8;
-                v8f gv[2] = {{0}}, q[4], zero = {0};
-                v8i c = {4, 4, 4, 4, 4, 4, 4, 4};
-                load16(gv, g + xo, k);
-                for (int l = 0; l < k; l++) c[l] = cd[xo + l];
-                for (int i = 0; i < 4; i++) q[i] = select8(c == i, gv[0], zero);
-                merge_windows(d0 + 2 * xo, d1 + 2 * xo, q, k);
-            }
+    for (int y = 0; y < OH; y++) {
+        const float *g = dout + ((size_t)pl * OH + y) * OW;
+        const uint8_t *cd = code + ((size_t)pl * OH + y) * OW;
+        float *d0 = dinp + ((size_t)pl * H + 2 * y) * W, *d1 = d0 + W;
+        for (int xo = 0; xo < OW; xo += 8) {
+            int k = OW - xo < 8 ? OW - xo : 8;
+            v8f gv[2] = {{0}}, q[4], zero = {0};
+            v8i c = (v8i){0} + CPU_POOL_NO_GRAD;
+            load16(gv, g + xo, k);
+            for (int l = 0; l < k; l++) c[l] = cd[xo + l];
+            for (int i = 0; i < 4; i++) q[i] = select8(c == i, gv[0], zero);
+            merge_windows(d0 + 2 * xo, d1 + 2 * xo, q, k);
         }
     }
 }
