@@ -30,7 +30,10 @@
 
 static const char *const op_names[] = {"dense_forward",         "dense_backward",         "conv2d_forward_relu",
                                        "conv2d_backward_data",  "conv2d_backward_filter", "maxpool2x2_forward",
-                                       "maxpool2x2_backward"};
+                                       "maxpool2x2_backward",   "conv2d_relu_pool_forward", "conv2d_backward_filter_pooled"};
+
+static int is_pool_op(bk_op op) { return op == BK_POOL_FWD || op == BK_POOL_BWD; }
+static int cpu_only(bk_op op) { return op > BK_POOL_BWD; }
 
 static double now_s(void) {
     struct timespec t;
@@ -60,12 +63,15 @@ static void cost(const bk_case *c, double *flops, double *bytes) {
     case BK_CONV_BWD_FILTER: *flops = 2 * out * C * KK + out, *bytes = 4 * (out + in + w + OC); break;
     case BK_POOL_FWD: *flops = 0, *bytes = 4 * (in + pooled); break;
     case BK_POOL_BWD: *flops = 0, *bytes = 4 * (in + pooled + in); break;
+    case BK_CONV_RELU_POOL_FWD: *flops = 2 * out * C * KK, *bytes = 4 * (in + w + OC + out / 4) + out / 4; break;
+    case BK_CONV_BWD_FILTER_POOLED: *flops = 2 * out * C * KK + out, *bytes = 4 * (out / 4 + in + w + OC) + out / 4; break;
     }
 }
 
 /* ---------------------------------------------------------------- the cpu column */
 typedef struct {
     float *inp, *w, *bias, *out, *dout, *dinp, *dw, *dbias, *work;
+    uint8_t *code; /* the pooled ops: the pool's codes */
 } cpu_bufs;
 
 static float *randoms(dmz_rng *rng, size_t n) {
@@ -86,6 +92,10 @@ static void cpu_call(const bk_case *c, cpu_bufs *b) {
     case BK_CONV_BWD_FILTER: be->conv2d_backward_filter(b->dw, b->dbias, b->dout, b->inp, s, b->work); break;
     case BK_POOL_FWD: be->maxpool2x2_forward(b->out, b->inp, c->B, c->C, c->H, c->W); break;
     case BK_POOL_BWD: be->maxpool2x2_backward(b->dinp, b->dout, b->inp, c->B, c->C, c->H, c->W); break;
+    case BK_CONV_RELU_POOL_FWD: be->conv2d_relu_pool_forward(b->out, b->code, b->inp, b->w, b->bias, s, b->work); break;
+    case BK_CONV_BWD_FILTER_POOLED:
+        be->conv2d_backward_filter_pooled(b->dw, b->dbias, b->dout, b->code, b->inp, s, b->work);
+        break;
     }
 }
 
@@ -97,16 +107,23 @@ static int cmp_double(const void *a, const void *b) {
 static double cpu_time(const bk_case *c, double seconds) {
     dmz_rng rng;
     dmz_rng_seed(&rng, 1);
-    int is_conv = c->op >= BK_CONV_FWD && c->op <= BK_CONV_BWD_FILTER, is_pool = c->op >= BK_POOL_FWD;
+    int is_conv = c->op >= BK_CONV_FWD && c->op <= BK_CONV_BWD_FILTER, is_pool = is_pool_op(c->op);
+    int pooled = c->op == BK_CONV_RELU_POOL_FWD || c->op == BK_CONV_BWD_FILTER_POOLED;
     dmz_conv_shape s = conv_of(c);
     size_t in = (size_t)c->B * c->C * c->H * c->W, w = (size_t)c->OC * c->C * c->K * c->K;
     size_t out = is_pool ? (size_t)c->B * c->C * dmz_pool_out(c->H) * dmz_pool_out(c->W)
                          : (size_t)c->B * c->OC * dmz_conv_out_h(s) * dmz_conv_out_w(s);
+    if (pooled) out /= 4;
     cpu_bufs b = {randoms(&rng, in), randoms(&rng, w), randoms(&rng, (size_t)c->OC), randoms(&rng, out),
-                  randoms(&rng, out), randoms(&rng, in), randoms(&rng, w), randoms(&rng, (size_t)c->OC), NULL};
-    if (is_conv) {
+                  randoms(&rng, out), randoms(&rng, in), randoms(&rng, w), randoms(&rng, (size_t)c->OC), NULL, NULL};
+    if (is_conv || pooled) {
         b.work = dmz_backend_cpu.alloc(dmz_backend_cpu.conv2d_workspace(s));
         if (!b.work) abort();
+    }
+    if (pooled) { /* codes from a real forward pass */
+        b.code = malloc(out);
+        if (!b.code) abort();
+        dmz_backend_cpu.conv2d_relu_pool_forward(b.out, b.code, b.inp, b.w, b.bias, s, b.work);
     }
     double t[7];
     int n = 0;
@@ -121,13 +138,14 @@ static double cpu_time(const bk_case *c, double seconds) {
     float *all[] = {b.inp, b.w, b.bias, b.out, b.dout, b.dinp, b.dw, b.dbias};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
     if (b.work) dmz_backend_cpu.free(b.work);
+    free(b.code);
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
 /* ---------------------------------------------------------------- the table */
 static void shape_text(const bk_case *c, char *out, size_t len) {
     if (c->op <= BK_DENSE_BWD) snprintf(out, len, "B=%d %d->%d", c->B, c->C, c->OC);
-    else if (c->op >= BK_POOL_FWD) snprintf(out, len, "B=%d %dx%dx%d", c->B, c->C, c->H, c->W);
+    else if (is_pool_op(c->op)) snprintf(out, len, "B=%d %dx%dx%d", c->B, c->C, c->H, c->W);
     else snprintf(out, len, "B=%d %dx%dx%d->%d K%d p%d", c->B, c->C, c->H, c->W, c->OC, c->K, c->pad);
 }
 
@@ -138,7 +156,7 @@ static void row(const bk_case *c, const char *impl, double t, double ref) {
     cost(c, &flops, &bytes);
     if (ref > 0) snprintf(ratio, sizeof ratio, "%.2f", t / ref);
     if (flops > 0) snprintf(gf, sizeof gf, "%.1f", flops / t * 1e-9);
-    printf("  %-23s %-10s %-26s %-7s %11.1f %9s %8.2f %6s\n", op_names[c->op], c->layer, shape, impl, t * 1e6, gf,
+    printf("  %-29s %-10s %-26s %-7s %11.1f %9s %8.2f %6s\n", op_names[c->op], c->layer, shape, impl, t * 1e6, gf,
            bytes / t * 1e-9, ratio);
     fflush(stdout);
 }
@@ -154,6 +172,9 @@ static int cases_for(int B, bk_case *out) {
         {BK_CONV_BWD_FILTER, "cnn.conv2", B, 32, 14, 14, 64, 5, 2}, {BK_POOL_FWD, "cnn.pool1", B, 32, 28, 28, 0, 0, 0},
         {BK_POOL_FWD, "cnn.pool2", B, 64, 14, 14, 0, 0, 0},         {BK_POOL_BWD, "cnn.pool1", B, 32, 28, 28, 0, 0, 0},
         {BK_POOL_BWD, "cnn.pool2", B, 64, 14, 14, 0, 0, 0},
+        {BK_CONV_RELU_POOL_FWD, "cnn.conv1", B, 1, 28, 28, 32, 5, 2},
+        {BK_CONV_RELU_POOL_FWD, "cnn.conv2", B, 32, 14, 14, 64, 5, 2},
+        {BK_CONV_BWD_FILTER_POOLED, "cnn.conv1", B, 1, 28, 28, 32, 5, 2},
     };
     memcpy(out, list, sizeof list);
     return (int)(sizeof list / sizeof list[0]);
@@ -183,11 +204,13 @@ int main(int argc, char **argv) {
     if (gpu) printf("# GPU: %s\n", why);
     else printf("# GPU columns (cuda, cublas/cudnn): need a device: %s\n", why);
     printf("# vendor rows: cuBLAS = the SGEMMs only (no bias, no dbias); cuDNN = the convolution only (no bias, no ReLU)\n");
+    printf("# conv2d_relu_pool_forward, conv2d_backward_filter_pooled: the cpu model's conv + ReLU + pool in one op\n"
+           "# (cpu only: the cuda backends run the three apart); the pool's output and codes replace the conv's\n");
     printf("# GFLOP/s counts the direct sum's flops; the cpu's 5x5 convolutions with 8+ channels run Winograd F(4x4,5x5)%s,\n"
            "# so theirs is an effective rate that the machine's peak does not bound\n",
            dmz_cpu_direct_conv() ? " (not now: DMZBENCH_CPU_CONV=direct)" : "");
-    printf("# %-23s %-10s %-26s %-7s %11s %9s %8s %6s\n", "op", "layer", "shape", "impl", "time", "GFLOP/s", "GB/s", "ratio");
-    printf("# %-23s %-10s %-26s %-7s %11s %9s %8s %6s\n", "", "", "", "", "us", "", "", "/cuda");
+    printf("# %-29s %-10s %-26s %-7s %11s %9s %8s %6s\n", "op", "layer", "shape", "impl", "time", "GFLOP/s", "GB/s", "ratio");
+    printf("# %-29s %-10s %-26s %-7s %11s %9s %8s %6s\n", "", "", "", "", "us", "", "", "/cuda");
     for (char *tok = strtok(batches, ","); tok; tok = strtok(NULL, ",")) {
         int B = atoi(tok);
         if (B <= 0) {
@@ -200,14 +223,14 @@ int main(int argc, char **argv) {
             const bk_case *c = &cases[i];
             double ours = -1;
 #ifdef DMZ_BENCH_GPU
-            if (gpu) {
+            if (gpu && !cpu_only(c->op)) {
                 char e[256] = "";
                 ours = bk_gpu_time(c, 0, e, sizeof e);
                 if (ours > 0) row(c, "cuda", ours, ours);
-                else printf("  %-23s %-10s cuda: %s\n", op_names[c->op], c->layer, e);
+                else printf("  %-29s %-10s cuda: %s\n", op_names[c->op], c->layer, e);
                 double v = bk_gpu_time(c, 1, e, sizeof e);
                 if (v > 0) row(c, bk_gpu_vendor(c->op), v, ours);
-                else printf("  %-23s %-10s %s: %s\n", op_names[c->op], c->layer, bk_gpu_vendor(c->op), e);
+                else printf("  %-29s %-10s %s: %s\n", op_names[c->op], c->layer, bk_gpu_vendor(c->op), e);
             }
 #endif
             row(c, "cpu", cpu_time(c, seconds), ours);

@@ -18,6 +18,10 @@ typedef enum {
     BK_CONV_BWD_FILTER, /* dw and dbias */
     BK_POOL_FWD,        /* maxpool 2x2 */
     BK_POOL_BWD,
+    /* cpu only (what the cpu backend's model runs; the cuda backends run the
+     * ops apart): never passed to the GPU half */
+    BK_CONV_RELU_POOL_FWD,      /* conv + bias + ReLU + maxpool 2x2, and the pool's codes */
+    BK_CONV_BWD_FILTER_POOLED,  /* dw and dbias from the pool's dout and codes */
 } bk_op;
 
 /* dense: C inputs, OC outputs (H = W = K = 1); conv: the dmz_conv_shape fields;
