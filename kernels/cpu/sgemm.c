@@ -256,47 +256,6 @@ static void pack_b_rows(const gemm_args *g, int p0, int kc, int j0, float *bp) {
 
 static int min_int(int a, int b) { return a < b ? a : b; }
 
-/* Software prefetch of what the next packing copies. Packing is a plain copy
- * that waits on every line it misses: fc1's 12.8 MB of weights stream from L3
- * at a few GB/s per core, and the copy took 30% of that product's time.
- * Issued a few lines per micro-kernel call, the next strip's lines arrive
- * while the multiply-adds run. A region is `runs` runs of `bytes` contiguous
- * bytes, `stride` bytes apart; lines go to L2 (the micro-kernel's operands
- * keep L1). */
-#define LINE 64
-
-typedef struct prefetch_cursor {
-    const char *run;
-    ptrdiff_t stride;
-    int lines, line, runs_left, per_call;
-} prefetch_cursor;
-
-static prefetch_cursor prefetch_region(const float *start, ptrdiff_t stride_floats, int runs, int floats, int calls) {
-    prefetch_cursor p = {(const char *)start, stride_floats * (ptrdiff_t)sizeof(float), 0, 0, 0, 0};
-    if (!start || runs <= 0 || floats <= 0) return p;
-    p.lines = (floats * (int)sizeof(float) + LINE - 1) / LINE + 1; /* +1: a run that starts mid-line */
-    p.runs_left = runs;
-    p.per_call = (p.lines * runs + calls - 1) / (calls > 0 ? calls : 1);
-    return p;
-}
-
-static void prefetch_some(prefetch_cursor *p) {
-    for (int n = p->per_call; n > 0 && p->runs_left > 0; n--) {
-        __builtin_prefetch(p->run + (ptrdiff_t)p->line * LINE, 0, 2);
-        if (++p->line == p->lines) p->line = 0, p->run += p->stride, p->runs_left--;
-    }
-}
-
-/* Where B(k0, j0) and its next k and next column lie, for a B that is copied
- * (not given by row offsets): the strip kc x cols at (k0, j0), by runs. */
-static prefetch_cursor prefetch_b_strip(const gemm_args *g, int k0, int kc, int j0, int cols, int calls) {
-    const float *src = g->b + (ptrdiff_t)k0 * g->b_rs + (ptrdiff_t)j0 * g->b_cs;
-    if (g->b_row_off || cols <= 0 || kc <= 0) return prefetch_region(NULL, 0, 0, 0, 0);
-    if (g->b_cs == 1) return prefetch_region(src, g->b_rs, kc, cols, calls);
-    if (g->b_rs == 1) return prefetch_region(src, g->b_cs, cols, kc, calls);
-    return prefetch_region(NULL, 0, 0, 0, 0);
-}
-
 /* The operands of the tile at rows [i0, i0+rows) and columns j0 of the block
  * at k slice pc, strip ir of the packed A block ablk, strip jr of the packed B. */
 static tile_operands tile_at(const gemm_args *g, int pc, int kc, int i0, int rows, int j0, const float *ablk, int ir,
@@ -325,6 +284,11 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
         int kc_even = slice_len(g->K), m_pad = (g->M + MR - 1) / MR * MR;
         for (int pc = 0; pc < g->K; pc += kc_even) {
             int kc = min_int(g->K - pc, kc_even), acc = g->acc || pc > 0;
+            for (int jr = 0; jr < n_jr; jr++) {
+                float *dst = bp + (size_t)jr * kc * NR;
+                if (g->b_row_off) pack_b_rows(g, pc, kc, jc + jr * NR, dst);
+                else pack_b_strip(g, pc, kc, jc + jr * NR, min_int(nc - jr * NR, NR), dst);
+            }
             for (int ic = m0; ic < m1; ic += MC) {
                 int mc = min_int(m1 - ic, MC), n_ir = (mc + MR - 1) / MR;
                 /* the slice at pc holds kc x m_pad floats; strips of MR rows in it */
@@ -335,27 +299,14 @@ static void gemm_block(const gemm_args *g, int m0, int m1, int n0, int n1, float
                     if (sparse) nk[ir] = pack_a_strip_sparse(g, i0, rows, pc, kc, dst, kidx + (size_t)ir * KC);
                     else pack_a_strip(g, i0, rows, pc, kc, dst);
                 }
-                for (int jr = 0; jr < n_jr; jr++) {
-                    /* B's strips are packed just before their first use (in the
-                     * first row block), the next strip prefetched meanwhile */
-                    prefetch_cursor next_b = prefetch_region(NULL, 0, 0, 0, 0);
-                    if (ic == m0) {
-                        int j0 = jc + jr * NR;
-                        float *dst = bp + (size_t)jr * kc * NR;
-                        if (g->b_row_off) pack_b_rows(g, pc, kc, j0, dst);
-                        else pack_b_strip(g, pc, kc, j0, min_int(nc - jr * NR, NR), dst);
-                        if (jr + 1 < n_jr) next_b = prefetch_b_strip(g, pc, kc, j0 + NR, min_int(nc - (jr + 1) * NR, NR), n_ir);
-                        else if (pc + kc < g->K) next_b = prefetch_b_strip(g, pc + kc, min_int(g->K - pc - kc, kc_even), jc, min_int(nc, NR), n_ir);
-                    }
+                for (int jr = 0; jr < n_jr; jr++)
                     for (int ir = 0; ir < n_ir; ir++) {
                         int i0 = ic + ir * MR, j0 = jc + jr * NR, rows = min_int(m1 - i0, MR);
                         tile_operands o = tile_at(g, pc, kc, i0, rows, j0, ablk, ir, bp, jr,
                                                   sparse ? kidx + (size_t)ir * KC : NULL);
-                        prefetch_some(&next_b);
                         micro_kernel(sparse ? nk[ir] : kc, &o, g->c + i0 * g->ldc + j0, g->ldc, rows,
                                      min_int(n1 - j0, NR), acc);
                     }
-                }
             }
         }
     }
