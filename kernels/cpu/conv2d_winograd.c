@@ -244,6 +244,16 @@ static void input_transform(float *v, size_t xi_stride, const float *xp, geom g,
     }
 }
 
+/* The output transform's first pass for channels [c, c + CV): tmp = A^T M
+ * (WM x WA), a column at a time. */
+static inline void output_columns(vc tmp[WM * WA], const float *m, size_t xi_stride, int c) {
+    for (int j = 0; j < WA; j++) {
+        vc col[WA];
+        for (int i = 0; i < WA; i++) col[i] = loadc(m + (i * WA + j) * xi_stride + c);
+        at8(tmp + j, WA, col, 1);
+    }
+}
+
 /* Y = A^T M A for tile t, + bias, ReLU, into the channels-last output (the
  * part of the tile inside OH x OW). */
 static void output_transform(float *y, const float *m, size_t xi_stride, const float *bias_p, int relu, geom g,
@@ -252,11 +262,7 @@ static void output_transform(float *y, const float *m, size_t xi_stride, const f
     tile_pos(g, t, &b, &y0, &x0);
     for (int c = 0; c < g.Coutp; c += CV) {
         vc tmp[WM * WA];
-        for (int j = 0; j < WA; j++) { /* columns: A^T M, WM x WA */
-            vc col[WA];
-            for (int i = 0; i < WA; i++) col[i] = loadc(m + (i * WA + j) * xi_stride + c);
-            at8(tmp + j, WA, col, 1);
-        }
+        output_columns(tmp, m, xi_stride, c);
         vc bias = bias_p ? loadc(bias_p + c) : (vc){0};
         for (int i = 0; i < WM; i++) {
             vc row[WM];
@@ -284,11 +290,7 @@ static void output_transform_pool(float *pooled, uint8_t *code, const float *m, 
     int OH2 = g.OH / 2, OW2 = g.OW / 2;
     for (int c = 0; c < g.Coutp; c += CV) {
         vc tmp[WM * WA], r[WM * WM];
-        for (int j = 0; j < WA; j++) {
-            vc col[WA];
-            for (int i = 0; i < WA; i++) col[i] = loadc(m + (i * WA + j) * xi_stride + c);
-            at8(tmp + j, WA, col, 1);
-        }
+        output_columns(tmp, m, xi_stride, c);
         vc bias = bias_p ? loadc(bias_p + c) : (vc){0};
         for (int i = 0; i < WM; i++) {
             at8(r + i * WM, 1, tmp + i * WA, 1);
